@@ -1,0 +1,26 @@
+# multimaster: active-active replication for PostgreSQL 15 (PGXS build)
+
+EXTENSION = multimaster
+MODULE_big = multimaster
+OBJS = \
+	src/multimaster.o \
+	src/mm_catalog.o \
+	src/mm_version.o \
+	src/mm_trigger.o \
+	src/mm_apply.o \
+	src/mm_tombstone.o \
+	src/mm_conflict.o \
+	src/mm_output.o
+
+DATA = multimaster--1.0.sql
+PGFILEDESC = "multimaster - active-active logical replication"
+
+REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse
+REGRESS_OPTS = --inputdir=. --dbname=multimaster_regression
+
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,462 @@
+/* multimaster--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION multimaster" to load this file. \quit
+
+/*
+ * Catalog.  Every object is schema-qualified so that no search_path can
+ * redirect it, and nothing here is readable by PUBLIC: node rows carry DSNs
+ * (possibly with passwords), the conflict log carries row contents.
+ */
+REVOKE ALL ON SCHEMA multimaster FROM PUBLIC;
+
+CREATE TABLE multimaster.nodes (
+    node_id     integer NOT NULL PRIMARY KEY
+                CHECK (node_id BETWEEN 1 AND 32767),
+    node_name   text NOT NULL UNIQUE CHECK (node_name <> ''),
+    priority    integer NOT NULL DEFAULT 0,
+    is_local    boolean NOT NULL DEFAULT false,
+    dsn         text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX nodes_one_local ON multimaster.nodes (is_local) WHERE is_local;
+COMMENT ON TABLE multimaster.nodes IS
+  'Nodes of the mesh as known to this node: identity, priority (ties and node_priority policy), connection string';
+REVOKE ALL ON multimaster.nodes FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('multimaster.nodes', '');
+
+CREATE TABLE multimaster.tables (
+    relid           regclass NOT NULL PRIMARY KEY,
+    policy          text NOT NULL,
+    version_source  text NOT NULL DEFAULT 'hlc',
+    added_at        timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE multimaster.tables IS
+  'Tables registered with multimaster.add_table() and their conflict policy';
+REVOKE ALL ON multimaster.tables FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('multimaster.tables', '');
+
+/*
+ * Tombstones: one row per deleted key, replicated with the delete so that a
+ * delete is a version like any other write.  table_name is the
+ * schema-qualified, quoted name (OIDs differ between nodes); key is the
+ * primary key rendered as text.
+ */
+CREATE TABLE multimaster.tombstones (
+    table_name     text NOT NULL,
+    key            text NOT NULL,
+    mm_origin      integer,
+    mm_version     timestamptz,
+    mm_generation  bigint,
+    PRIMARY KEY (table_name, key)
+);
+COMMENT ON TABLE multimaster.tombstones IS
+  'Deleted keys and the version of their delete; purge with multimaster.purge_tombstones()';
+REVOKE ALL ON multimaster.tombstones FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('multimaster.tombstones', '');
+
+CREATE TABLE multimaster.conflicts (
+    conflict_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    logged_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    table_name      text NOT NULL,
+    key             text,
+    kind            text NOT NULL,
+    resolution      text NOT NULL,
+    local_origin    integer,
+    local_version   timestamptz,
+    local_generation bigint,
+    remote_origin   integer,
+    remote_version  timestamptz,
+    remote_generation bigint,
+    local_row       text,
+    remote_row      text
+);
+COMMENT ON TABLE multimaster.conflicts IS
+  'Conflict log: every incoming change that met a version it did not descend from, and how it was resolved';
+REVOKE ALL ON multimaster.conflicts FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * C entry points
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION multimaster.conflict_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'mm_conflict_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION multimaster.conflict_trigger() IS
+  'Row trigger (BEFORE INSERT OR UPDATE OR DELETE, ENABLE ALWAYS): stamps local writes, resolves replicated ones; arguments (node_id, version_source, policy, priority_node)';
+
+CREATE FUNCTION multimaster.tombstone_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'mm_tombstone_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION multimaster.tombstone_trigger() IS
+  'Row trigger on multimaster.tombstones: keeps the newest tombstone of each key when tombstones replicate';
+
+CREATE TRIGGER "000_multimaster_resolve"
+    BEFORE INSERT OR UPDATE OR DELETE ON multimaster.tombstones
+    FOR EACH ROW EXECUTE FUNCTION multimaster.tombstone_trigger();
+ALTER TABLE multimaster.tombstones ENABLE ALWAYS TRIGGER "000_multimaster_resolve";
+
+CREATE FUNCTION multimaster.check_policy(policy text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'mm_check_policy'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster.check_policy(text) IS
+  'Canonical name of a conflict policy (accepts the classic recipe''s short names); errors on an unknown one';
+
+CREATE FUNCTION multimaster._invalidate_cache()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_invalidate_cache'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster._invalidate_cache() IS
+  'Internal: makes every backend reload node identity and priorities after this transaction commits';
+REVOKE ALL ON FUNCTION multimaster._invalidate_cache() FROM PUBLIC;
+
+CREATE FUNCTION multimaster.local_node_id()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mm_local_node_id_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster.local_node_id() IS
+  'This node''s id as set by multimaster.init_node(), or NULL';
+
+/* ------------------------------------------------------------------------
+ * Node identity
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION multimaster.init_node(node_id integer, node_name text,
+                                      priority integer DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    cur multimaster.nodes%ROWTYPE;
+BEGIN
+    PERFORM multimaster._require_superuser('initialize a multimaster node');
+    IF init_node.node_id IS NULL OR init_node.node_id NOT BETWEEN 1 AND 32767 THEN
+        RAISE EXCEPTION 'invalid node id %', coalesce(init_node.node_id::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Node ids are stored in every replicated row and must be between 1 and 32767.';
+    END IF;
+    IF init_node.node_name IS NULL OR init_node.node_name = '' THEN
+        RAISE EXCEPTION 'node name must not be empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF init_node.priority IS NULL THEN
+        RAISE EXCEPTION 'node priority must not be NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO cur FROM multimaster.nodes n WHERE n.is_local;
+    IF FOUND THEN
+        IF cur.node_id <> init_node.node_id OR cur.node_name <> init_node.node_name THEN
+            RAISE EXCEPTION 'this node is already initialized as node % ("%")',
+                    cur.node_id, cur.node_name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Rows already carry this node''s id; changing it would break their versions.',
+                      HINT = 'Call multimaster.init_node() with the same id and name to change only the priority.';
+        END IF;
+        IF cur.priority <> init_node.priority THEN
+            UPDATE multimaster.nodes n SET priority = init_node.priority
+             WHERE n.node_id = cur.node_id;
+            PERFORM multimaster._invalidate_cache();
+        END IF;
+        RETURN;
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM multimaster.nodes n
+                WHERE n.node_id = init_node.node_id OR n.node_name = init_node.node_name) THEN
+        RAISE EXCEPTION 'node id % or name "%" is already used by another node of the mesh',
+                init_node.node_id, init_node.node_name
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Choose an id and a name not listed in multimaster.nodes.';
+    END IF;
+
+    INSERT INTO multimaster.nodes (node_id, node_name, priority, is_local)
+    VALUES (init_node.node_id, init_node.node_name, init_node.priority, true);
+    PERFORM multimaster._invalidate_cache();
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.init_node(integer, text, integer) IS
+  'Sets this node''s identity (id 1..32767, unique name) and priority; idempotent';
+REVOKE ALL ON FUNCTION multimaster.init_node(integer, text, integer) FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * Table registration
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION multimaster._require_superuser(action text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'permission denied to %', action
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only superusers can change multimaster configuration.';
+    END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION multimaster._require_superuser(text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._ensure_publication()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster') THEN
+        CREATE PUBLICATION multimaster WITH (publish = 'insert, update, delete');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables
+                    WHERE pubname = 'multimaster'
+                      AND schemaname = 'multimaster' AND tablename = 'tombstones') THEN
+        ALTER PUBLICATION multimaster ADD TABLE multimaster.tombstones;
+    END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
+
+CREATE FUNCTION multimaster.add_table(tbl regclass,
+                                      policy text DEFAULT 'last_update_wins',
+                                      version_source text DEFAULT 'hlc')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    rel         record;
+    canon       text;
+    src         text := lower(coalesce(add_table.version_source, 'hlc'));
+    col         record;
+    want        text[] := ARRAY['mm_origin', 'mm_version', 'mm_generation'];
+    want_type   text[] := ARRAY['integer', 'timestamp with time zone', 'bigint'];
+    i           int;
+    early       text;
+    has_toast   boolean;
+BEGIN
+    PERFORM multimaster._require_superuser('register a table with multimaster');
+    IF add_table.tbl IS NULL OR add_table.policy IS NULL THEN
+        RAISE EXCEPTION 'table and policy must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    IF NOT EXISTS (SELECT 1 FROM multimaster.nodes WHERE is_local) THEN
+        RAISE EXCEPTION 'this node has no multimaster identity yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Replicated rows are stamped with the id of the node that wrote them.',
+                  HINT = 'Call multimaster.init_node(node_id, node_name) first.';
+    END IF;
+
+    canon := multimaster.check_policy(add_table.policy);
+
+    SELECT c.oid, c.relname, n.nspname, c.relkind, c.relpersistence, c.relreplident
+      INTO rel
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = add_table.tbl;
+
+    IF rel.nspname = 'multimaster' THEN
+        RAISE EXCEPTION 'table % belongs to multimaster itself', add_table.tbl
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rel.relkind <> 'r' THEN
+        RAISE EXCEPTION 'cannot replicate "%"', add_table.tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = CASE rel.relkind WHEN 'p' THEN 'Partitioned tables are not supported; register each partition.'
+                                            ELSE 'Only ordinary tables can be replicated.' END;
+    END IF;
+    IF rel.relpersistence <> 'p' THEN
+        RAISE EXCEPTION 'cannot replicate temporary or unlogged table %', add_table.tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Logical replication only carries changes of permanent, logged tables.';
+    END IF;
+
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index x
+                    WHERE x.indrelid = add_table.tbl AND x.indisprimary) THEN
+        RAISE EXCEPTION 'table % has no primary key', add_table.tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Conflicts are resolved per primary key value.',
+                  HINT = format('Add one, for example: ALTER TABLE %s ADD PRIMARY KEY (id);', add_table.tbl);
+    END IF;
+
+    FOR i IN 1 .. 3 LOOP
+        SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
+          INTO col
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = add_table.tbl AND a.attname = want[i] AND NOT a.attisdropped;
+        IF FOUND AND col.typ <> want_type[i] THEN
+            RAISE EXCEPTION 'column "%" of table % has type %, multimaster needs %',
+                    want[i], add_table.tbl, col.typ, want_type[i]
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = 'Columns mm_origin, mm_version and mm_generation hold the row version managed by multimaster.',
+                      HINT = format('Rename the column, e.g. ALTER TABLE %s RENAME COLUMN %I TO %I;',
+                                    add_table.tbl, want[i], want[i] || '_user');
+        END IF;
+    END LOOP;
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_index x
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
+                WHERE x.indrelid = add_table.tbl AND x.indisprimary
+                  AND a.attname IN ('mm_origin', 'mm_version', 'mm_generation')) THEN
+        RAISE EXCEPTION 'primary key of % contains a multimaster version column', add_table.tbl
+            USING ERRCODE = 'invalid_table_definition';
+    END IF;
+
+    IF src IN ('hlc', 'transaction_time', 'last_xacttime', 'statement_time', 'last_stattime') THEN
+        src := CASE src WHEN 'last_xacttime' THEN 'transaction_time'
+                        WHEN 'last_stattime' THEN 'statement_time' ELSE src END;
+    ELSE
+        src := add_table.version_source;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = add_table.tbl AND a.attname = src AND NOT a.attisdropped
+                          AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype)
+                          AND a.attname NOT IN ('mm_version')) THEN
+            RAISE EXCEPTION 'invalid version source "%"', add_table.version_source
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Table %s has no timestamp or timestamptz column of that name.', add_table.tbl),
+                      HINT = 'Use hlc (default), transaction_time, statement_time, or the name of a timestamp column.';
+        END IF;
+    END IF;
+
+    SELECT t.tgname INTO early
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid = add_table.tbl AND NOT t.tgisinternal
+       AND (t.tgtype & 2) <> 0          -- BEFORE
+       AND (t.tgtype & 1) <> 0          -- ROW
+       AND t.tgname COLLATE "C" < '000_multimaster_resolve'
+     ORDER BY t.tgname COLLATE "C" LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on % would fire before the multimaster trigger', early, add_table.tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'BEFORE ROW triggers fire in name order; conflict resolution must see the row first.',
+                  HINT = 'Rename that trigger so that its name sorts after "000_multimaster_resolve".';
+    END IF;
+
+    FOR i IN 1 .. 3 LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = add_table.tbl AND a.attname = want[i]
+                          AND NOT a.attisdropped) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s',
+                           add_table.tbl, want[i], want_type[i]);
+        END IF;
+    END LOOP;
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                WHERE tgrelid = add_table.tbl AND tgname = '000_multimaster_resolve') THEN
+        EXECUTE format('DROP TRIGGER "000_multimaster_resolve" ON %s', add_table.tbl);
+    END IF;
+    EXECUTE format('CREATE TRIGGER "000_multimaster_resolve" '
+                   'BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION multimaster.conflict_trigger(%L, %L, %L)',
+                   add_table.tbl, 'local', src, canon);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER "000_multimaster_resolve"', add_table.tbl);
+
+    /*
+     * An UPDATE is shipped as the full new row, so values left unchanged
+     * out of line (TOAST) must be taken from the old row, which the WAL
+     * carries in full only with REPLICA IDENTITY FULL.
+     */
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = add_table.tbl AND a.attnum > 0 AND NOT a.attisdropped
+                      AND a.attlen = -1 AND a.attstorage IN ('x', 'e'))
+      INTO has_toast;
+    IF has_toast AND rel.relreplident <> 'f' THEN
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', add_table.tbl);
+    END IF;
+
+    PERFORM multimaster._ensure_publication();
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+                     JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+                    WHERE p.pubname = 'multimaster' AND pr.prrelid = add_table.tbl) THEN
+        EXECUTE format('ALTER PUBLICATION multimaster ADD TABLE %s', add_table.tbl);
+    END IF;
+
+    INSERT INTO multimaster.tables AS t (relid, policy, version_source)
+    VALUES (add_table.tbl, canon, src)
+    ON CONFLICT (relid) DO UPDATE
+       SET policy = excluded.policy, version_source = excluded.version_source;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.add_table(regclass, text, text) IS
+  'Registers a table for active-active replication: version columns, conflict trigger (ALWAYS), publication; idempotent';
+REVOKE ALL ON FUNCTION multimaster.add_table(regclass, text, text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.remove_table(tbl regclass, drop_columns boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    PERFORM multimaster._require_superuser('unregister a table from multimaster');
+    IF remove_table.tbl IS NULL THEN
+        RAISE EXCEPTION 'table must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    IF NOT EXISTS (SELECT 1 FROM multimaster.tables t WHERE t.relid = remove_table.tbl)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                        WHERE tgrelid = remove_table.tbl AND tgname = '000_multimaster_resolve') THEN
+        RAISE NOTICE 'table % is not registered with multimaster, skipping', remove_table.tbl;
+        RETURN;
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+                 JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+                WHERE p.pubname = 'multimaster' AND pr.prrelid = remove_table.tbl) THEN
+        EXECUTE format('ALTER PUBLICATION multimaster DROP TABLE %s', remove_table.tbl);
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS "000_multimaster_resolve" ON %s', remove_table.tbl);
+    IF remove_table.drop_columns THEN
+        EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS mm_origin, '
+                       'DROP COLUMN IF EXISTS mm_version, '
+                       'DROP COLUMN IF EXISTS mm_generation', remove_table.tbl);
+    END IF;
+    DELETE FROM multimaster.tombstones tb
+     WHERE tb.table_name = multimaster._table_name(remove_table.tbl);
+    DELETE FROM multimaster.tables t WHERE t.relid = remove_table.tbl;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.remove_table(regclass, boolean) IS
+  'Stops replicating a table: publication membership, trigger, its tombstones and (by default) the version columns';
+REVOKE ALL ON FUNCTION multimaster.remove_table(regclass, boolean) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._table_name(tbl regclass)
+RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = tbl
+$fn$;
+COMMENT ON FUNCTION multimaster._table_name(regclass) IS
+  'Name under which a table''s tombstones are stored (schema-qualified, quoted)';
+
+/* ------------------------------------------------------------------------
+ * Tombstones
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION multimaster.purge_tombstones(older_than interval)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM multimaster._require_superuser('purge multimaster tombstones');
+    IF older_than IS NULL OR older_than < interval '0' THEN
+        RAISE EXCEPTION 'retention must be a non-negative interval'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM multimaster.tombstones t
+     WHERE t.mm_version < pg_catalog.now() - older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
+  'Removes this node''s tombstones older than the given age; keep it longer than the worst replication lag';
+REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;

@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_apply.c
+ *		Deciding and applying an incoming row: find by key, compare, write.
+ *
+ * PostgreSQL 15 applies a replicated UPDATE only when the row exists, and a
+ * replicated INSERT of an existing key fails.  The output plugin therefore
+ * ships every UPDATE of a replicated table as the full new row, and the
+ * BEFORE INSERT trigger turns each incoming row into an upsert that keeps
+ * the greater version:
+ *
+ *	- the row is looked up by primary key and locked, as the apply worker's
+ *	  own find-by-index does (dirty snapshot, wait for in-progress writers),
+ *	  so the comparison is made against the version that will be replaced;
+ *	- newer: the row is updated in place (ordinary UPDATE triggers, HOT);
+ *	- not newer: nothing is written;
+ *	- absent: unless the key's tombstone is newer, the row is inserted
+ *	  speculatively, as INSERT ... ON CONFLICT does, so a local transaction
+ *	  inserting the same key at the same moment makes us retry the lookup
+ *	  instead of failing the apply worker with a duplicate-key error.
+ *
+ * The trigger then returns NULL so the apply worker's own insert is skipped.
+ * No SPI and no planning: one index probe, then heap and index writes.
+ *
+ * IDENTIFICATION
+ *		src/mm_apply.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "mm_apply.h"
+#include "mm_conflict.h"
+#include "mm_tombstone.h"
+
+/* relation the trigger is writing to itself; its own firing passes through */
+static Oid	applying_relid = InvalidOid;
+
+bool
+mm_applying(Oid relid)
+{
+	return OidIsValid(applying_relid) && relid == applying_relid;
+}
+
+typedef struct MMExec
+{
+	EState	   *estate;
+	ResultRelInfo *rri;
+	EPQState	epq;
+} MMExec;
+
+/* A minimal executor state for one relation, like the apply worker's. */
+static void
+exec_begin(MMExec *ex, Relation rel)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	estate->es_opened_result_relations = list_make1(rri);
+	estate->es_output_cid = GetCurrentCommandId(true);
+
+	ExecOpenIndices(rri, true);
+	EvalPlanQualInit(&ex->epq, estate, NULL, NIL, -1);
+	AfterTriggerBeginQuery();
+
+	ex->estate = estate;
+	ex->rri = rri;
+}
+
+static void
+exec_end(MMExec *ex)
+{
+	AfterTriggerEndQuery(ex->estate);
+	ExecCloseIndices(ex->rri);
+	EvalPlanQualEnd(&ex->epq);
+	ExecResetTupleTable(ex->estate->es_tupleTable, false);
+	FreeExecutorState(ex->estate);
+}
+
+/*
+ * Insert 'slot' unless its key appeared meanwhile.  Returns false when a
+ * conflicting row was found, so that the caller looks it up again.
+ */
+static bool
+try_insert(MMExec *ex, TupleTableSlot *slot, Oid pk_index, bool fire_triggers)
+{
+	ResultRelInfo *rri = ex->rri;
+	EState	   *estate = ex->estate;
+	Relation	rel = rri->ri_RelationDesc;
+	List	   *arbiter = list_make1_oid(pk_index);
+	ItemPointerData conflictTid;
+	bool		specConflict = false;
+	uint32		token;
+	List	   *recheck;
+
+	if (fire_triggers && rri->ri_TrigDesc &&
+		rri->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(estate, rri, slot))
+		return true;			/* another trigger suppressed the row */
+
+	slot->tts_tableOid = RelationGetRelid(rel);
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, slot, estate);
+	if (rel->rd_rel->relispartition)
+		ExecPartitionCheck(rri, slot, estate, true);
+
+	if (!ExecCheckIndexConstraints(rri, slot, estate, &conflictTid, arbiter))
+		return false;
+
+	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+	table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, NULL,
+								   token);
+	recheck = ExecInsertIndexTuples(rri, slot, estate, false, true,
+									&specConflict, arbiter);
+	table_tuple_complete_speculative(rel, slot, token, !specConflict);
+	SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+
+	if (specConflict)
+	{
+		list_free(recheck);
+		return false;
+	}
+
+	if (fire_triggers)
+		ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
+	list_free(recheck);
+	return true;
+}
+
+/*
+ * Apply an incoming row of 'rel' as "keep the greater version".  'key' is
+ * the row's primary key as text (for tombstones and the conflict log).
+ * For the tombstone table itself (is_tombstone) there is no tombstone to
+ * consult, no other trigger to fire and nothing to log.
+ */
+MMUpsertResult
+mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
+		  const char *key, bool is_tombstone)
+{
+	MMExec		ex;
+	MMVersion	remote,
+				local;
+	TupleTableSlot *localslot;
+	TupleTableSlot *slot;
+	MMUpsertResult result;
+	Oid			save_applying = applying_relid;
+
+	exec_begin(&ex, rel);
+	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
+	slot = table_slot_create(rel, &ex.estate->es_tupleTable);
+	ExecCopySlot(slot, newslot);
+	slot_getallattrs(slot);
+	mm_version_from_slot(slot, info, &remote);
+
+	applying_relid = RelationGetRelid(rel);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			CHECK_FOR_INTERRUPTS();
+
+			if (RelationFindReplTupleByIndex(rel, info->pk_index,
+											 LockTupleExclusive,
+											 slot, localslot))
+			{
+				int			cmp;
+
+				mm_version_from_slot(localslot, info, &local);
+				cmp = mm_version_cmp(&remote, &local, info);
+				if (cmp > 0)
+				{
+					if (!is_tombstone && mm_is_conflict(&remote, &local, true))
+						mm_log_conflict(info->table_name, key, "insert_exists",
+										"apply_remote", &local, localslot,
+										&remote, slot);
+					EvalPlanQualSetSlot(&ex.epq, localslot);
+					ExecSimpleRelationUpdate(ex.rri, ex.estate, &ex.epq,
+											 localslot, slot);
+					result = MM_UPSERT_UPDATED;
+				}
+				else if (cmp == 0 && mm_version_equal(&remote, &local))
+					result = MM_UPSERT_SKIPPED_EQUAL;
+				else
+				{
+					if (!is_tombstone && mm_is_conflict(&remote, &local, false))
+						mm_log_conflict(info->table_name, key, "insert_exists",
+										"keep_local", &local, localslot,
+										&remote, slot);
+					result = MM_UPSERT_SKIPPED_OLDER;
+				}
+				break;
+			}
+
+			if (!is_tombstone)
+			{
+				MMVersion	tomb;
+
+				if (mm_tombstone_find(info->table_name, key, &tomb) &&
+					mm_version_cmp(&remote, &tomb, info) <= 0)
+				{
+					if (mm_is_conflict(&remote, &tomb, false))
+						mm_log_conflict(info->table_name, key, "update_deleted",
+										"keep_local", &tomb, NULL,
+										&remote, slot);
+					result = MM_UPSERT_SKIPPED_DELETED;
+					break;
+				}
+			}
+
+			if (try_insert(&ex, slot, info->pk_index, !is_tombstone))
+			{
+				result = MM_UPSERT_INSERTED;
+				break;
+			}
+			/* a concurrent insert of the same key won the race: look again */
+		}
+	}
+	PG_FINALLY();
+	{
+		applying_relid = save_applying;
+	}
+	PG_END_TRY();
+
+	exec_end(&ex);
+	return result;
+}

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_apply.h
+ *		Deciding and applying an incoming row: find by key, compare, write.
+ *
+ * IDENTIFICATION
+ *		src/mm_apply.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MM_APPLY_H
+#define MM_APPLY_H
+
+#include "mm_catalog.h"
+#include "mm_version.h"
+
+typedef enum MMUpsertResult
+{
+	MM_UPSERT_INSERTED,			/* key was absent: row inserted */
+	MM_UPSERT_UPDATED,			/* incoming version newer: row replaced */
+	MM_UPSERT_SKIPPED_EQUAL,	/* same version already there (echo) */
+	MM_UPSERT_SKIPPED_OLDER,	/* local row is newer */
+	MM_UPSERT_SKIPPED_DELETED	/* key's tombstone is newer */
+} MMUpsertResult;
+
+/* true while the trigger itself writes to 'relid' */
+extern bool mm_applying(Oid relid);
+
+extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,
+								TupleTableSlot *newslot, const char *key,
+								bool is_tombstone);
+
+#endif							/* MM_APPLY_H */

@@ -1,0 +1,439 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_catalog.c
+ *		Node registry (multimaster.nodes) and per-relation trigger state.
+ *
+ * The trigger runs for every replicated row, so nothing here may cost a
+ * catalog lookup per row: node priorities and everything derived from a
+ * relation and its trigger arguments are computed once per backend and
+ * dropped on relcache invalidation (multimaster._invalidate_cache() sends
+ * one for multimaster.nodes when node identity or priorities change).
+ *
+ * The node table is read with a direct heap scan rather than SPI so that
+ * an application role without privileges on multimaster.nodes can still
+ * fire the trigger.
+ *
+ * IDENTIFICATION
+ *		src/mm_catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "mm_catalog.h"
+
+typedef struct MMNodeEntry
+{
+	int32		node_id;
+	int32		priority;
+} MMNodeEntry;
+
+static HTAB *relinfo_cache = NULL;
+
+static bool nodes_valid = false;
+static Oid	nodes_relid = InvalidOid;
+static int32 local_node = 0;
+static int	n_nodes = 0;
+static MMNodeEntry *nodes = NULL;	/* in CacheMemoryContext */
+
+static void
+mm_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == nodes_relid)
+		nodes_valid = false;
+
+	if (relinfo_cache == NULL)
+		return;
+
+	if (relid == InvalidOid)
+	{
+		HASH_SEQ_STATUS status;
+		MMRelInfo  *entry;
+
+		hash_seq_init(&status, relinfo_cache);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			entry->valid = false;
+	}
+	else
+	{
+		MMRelInfo  *entry = hash_search(relinfo_cache, &relid, HASH_FIND, NULL);
+
+		if (entry)
+			entry->valid = false;
+	}
+}
+
+void
+mm_catalog_init(void)
+{
+	CacheRegisterRelcacheCallback(mm_relcache_callback, (Datum) 0);
+}
+
+/*
+ * OID of one of the extension's own tables, by name.
+ */
+Oid
+mm_catalog_relid(const char *relname, bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid(MM_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("multimaster extension is not installed in this database"),
+				 errhint("Run CREATE EXTENSION multimaster.")));
+	return relid;
+}
+
+static void
+mm_load_nodes(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
+	int			allocated = 8;
+	MMNodeEntry *buf;
+
+	if (nodes)
+		pfree(nodes);
+	nodes = NULL;
+	n_nodes = 0;
+	local_node = 0;
+
+	nodes_relid = mm_catalog_relid("nodes", true);
+	if (!OidIsValid(nodes_relid))
+	{
+		nodes_valid = true;
+		return;
+	}
+
+	buf = MemoryContextAlloc(CacheMemoryContext, allocated * sizeof(MMNodeEntry));
+	rel = table_open(nodes_relid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		int32		id = DatumGetInt32(heap_getattr(tup, 1, desc, &isnull));
+		int32		prio = DatumGetInt32(heap_getattr(tup, 3, desc, &isnull));
+		bool		is_local = DatumGetBool(heap_getattr(tup, 4, desc, &isnull));
+
+		if (n_nodes == allocated)
+		{
+			allocated *= 2;
+			buf = repalloc(buf, allocated * sizeof(MMNodeEntry));
+		}
+		buf[n_nodes].node_id = id;
+		buf[n_nodes].priority = prio;
+		n_nodes++;
+		if (is_local)
+			local_node = id;
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+
+	nodes = buf;
+	nodes_valid = true;
+}
+
+int32
+mm_local_node_id(bool missing_ok)
+{
+	if (!nodes_valid)
+		mm_load_nodes();
+	if (local_node == 0 && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this node has no multimaster identity yet"),
+				 errdetail("Replicated rows are stamped with the id of the node that wrote them."),
+				 errhint("Call multimaster.init_node(node_id, node_name) first, or pass the node id as the trigger's first argument.")));
+	return local_node;
+}
+
+int32
+mm_node_priority(int32 node_id)
+{
+	int			i;
+
+	if (!nodes_valid)
+		mm_load_nodes();
+	for (i = 0; i < n_nodes; i++)
+		if (nodes[i].node_id == node_id)
+			return nodes[i].priority;
+	return 0;
+}
+
+MMPolicy
+mm_parse_policy(const char *name)
+{
+	if (pg_strcasecmp(name, "last_update_wins") == 0 ||
+		pg_strcasecmp(name, "last") == 0)
+		return MM_POLICY_LAST_UPDATE_WINS;
+	if (pg_strcasecmp(name, "node_priority") == 0 ||
+		pg_strcasecmp(name, "priority") == 0)
+		return MM_POLICY_NODE_PRIORITY;
+	if (pg_strcasecmp(name, "first_update_wins") == 0 ||
+		pg_strcasecmp(name, "first") == 0)
+		return MM_POLICY_FIRST_UPDATE_WINS;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown conflict policy \"%s\"", name),
+			 errhint("Valid policies are last_update_wins, node_priority and first_update_wins.")));
+	pg_unreachable();
+}
+
+const char *
+mm_policy_name(MMPolicy policy)
+{
+	switch (policy)
+	{
+		case MM_POLICY_LAST_UPDATE_WINS:
+			return "last_update_wins";
+		case MM_POLICY_NODE_PRIORITY:
+			return "node_priority";
+		case MM_POLICY_FIRST_UPDATE_WINS:
+			return "first_update_wins";
+	}
+	return "unknown";
+}
+
+static int32
+parse_node_arg(const char *arg, const char *what, Relation rel)
+{
+	char	   *end;
+	long		val;
+
+	if (arg[0] == '\0' || pg_strcasecmp(arg, "local") == 0)
+		return 0;
+
+	errno = 0;
+	val = strtol(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || val < 0 || val > MM_MAX_NODE_ID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\" in multimaster trigger on \"%s\"",
+						what, arg, RelationGetRelationName(rel)),
+				 errhint("Use a node id between 1 and %d, or 'local' for the node set by multimaster.init_node().",
+						 MM_MAX_NODE_ID)));
+	return (int32) val;
+}
+
+static AttrNumber
+version_column(Relation rel, const char *name, Oid typid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0)
+			continue;
+		if (att->atttypid != typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"%s\" has type %s, multimaster needs %s",
+							name, RelationGetRelationName(rel),
+							format_type_be(att->atttypid), format_type_be(typid))));
+		return att->attnum;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("table \"%s\" has no column \"%s\" for the multimaster row version",
+					RelationGetRelationName(rel), name),
+			 errdetail("The multimaster trigger keeps each row's version in mm_origin integer, mm_version timestamptz and mm_generation bigint."),
+			 errhint("Use multimaster.add_table(), which adds them, or add them with ALTER TABLE.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+static void
+build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
+{
+	int			nargs = trigger ? trigger->tgnargs : 0;
+	char	  **args = trigger ? trigger->tgargs : NULL;
+	Relation	idxrel;
+	int			i;
+	MemoryContext oldcxt;
+
+	info->tgoid = trigger ? trigger->tgoid : InvalidOid;
+	info->node_id = 0;
+	info->source = MM_SOURCE_HLC;
+	info->source_attnum = InvalidAttrNumber;
+	info->source_type = InvalidOid;
+	info->policy = MM_POLICY_LAST_UPDATE_WINS;
+	info->priority_node = 0;
+
+	if (nargs > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("multimaster trigger on \"%s\" has %d arguments, at most 4 are accepted",
+						RelationGetRelationName(rel), nargs),
+				 errhint("Arguments are (node_id, version_source, policy, priority_node).")));
+
+	if (nargs >= 1)
+		info->node_id = parse_node_arg(args[0], "node id", rel);
+
+	if (nargs >= 2 && args[1][0] != '\0')
+	{
+		const char *src = args[1];
+
+		if (pg_strcasecmp(src, "hlc") == 0)
+			info->source = MM_SOURCE_HLC;
+		else if (pg_strcasecmp(src, "transaction_time") == 0 ||
+				 pg_strcasecmp(src, "last_xacttime") == 0)
+			info->source = MM_SOURCE_TRANSACTION;
+		else if (pg_strcasecmp(src, "statement_time") == 0 ||
+				 pg_strcasecmp(src, "last_stattime") == 0)
+			info->source = MM_SOURCE_STATEMENT;
+		else
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+
+			for (i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), src) == 0 &&
+					(att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID))
+				{
+					info->source = MM_SOURCE_COLUMN;
+					info->source_attnum = att->attnum;
+					info->source_type = att->atttypid;
+					break;
+				}
+			}
+			if (info->source != MM_SOURCE_COLUMN)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid version source \"%s\" in multimaster trigger on \"%s\"",
+								src, RelationGetRelationName(rel)),
+						 errhint("Use hlc, transaction_time, statement_time, or the name of a timestamp column.")));
+		}
+	}
+
+	if (nargs >= 3 && args[2][0] != '\0')
+		info->policy = mm_parse_policy(args[2]);
+
+	if (nargs >= 4)
+		info->priority_node = parse_node_arg(args[3], "priority node", rel);
+
+	info->origin_attnum = version_column(rel, "mm_origin", INT4OID);
+	info->version_attnum = version_column(rel, "mm_version", TIMESTAMPTZOID);
+	info->generation_attnum = version_column(rel, "mm_generation", INT8OID);
+
+	info->pk_index = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(info->pk_index))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
+				 errdetail("Conflicts are resolved per primary key value.")));
+
+	idxrel = index_open(info->pk_index, AccessShareLock);
+	info->npk = IndexRelationGetNumberOfKeyAttributes(idxrel);
+	oldcxt = MemoryContextSwitchTo(CacheMemoryContext);
+	for (i = 0; i < info->npk; i++)
+	{
+		AttrNumber	attnum = idxrel->rd_index->indkey.values[i];
+		Oid			outfunc;
+		bool		isvarlena;
+
+		if (attnum == info->origin_attnum || attnum == info->version_attnum ||
+			attnum == info->generation_attnum)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("primary key of \"%s\" contains a multimaster version column",
+							RelationGetRelationName(rel))));
+		info->pk_attnums[i] = attnum;
+		getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid,
+						  &outfunc, &isvarlena);
+		fmgr_info_cxt(outfunc, &info->pk_out[i], CacheMemoryContext);
+	}
+	info->table_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												  RelationGetRelationName(rel));
+	MemoryContextSwitchTo(oldcxt);
+	index_close(idxrel, AccessShareLock);
+
+	info->table_hash = hash_bytes((const unsigned char *) info->table_name,
+								  strlen(info->table_name));
+	info->valid = true;
+}
+
+/*
+ * State for a relation fired through 'trigger'.  With trigger NULL, the
+ * relation's own multimaster trigger is looked up (used for tombstones,
+ * whose ordering follows the table they belong to).
+ */
+MMRelInfo *
+mm_relinfo_get(Relation rel, Trigger *trigger)
+{
+	Oid			relid = RelationGetRelid(rel);
+	MMRelInfo  *info;
+	bool		found;
+
+	if (relinfo_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(MMRelInfo);
+		ctl.hcxt = CacheMemoryContext;
+		relinfo_cache = hash_create("multimaster relation cache", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	info = hash_search(relinfo_cache, &relid, HASH_ENTER, &found);
+	if (found && info->valid &&
+		(trigger == NULL || info->tgoid == trigger->tgoid))
+		return info;
+
+	if (found && info->table_name)
+		pfree(info->table_name);
+	info->valid = false;
+	info->table_name = NULL;
+
+	if (trigger == NULL && rel->trigdesc)
+	{
+		int			i;
+
+		for (i = 0; i < rel->trigdesc->numtriggers; i++)
+			if (strcmp(rel->trigdesc->triggers[i].tgname, MM_TRIGGER_NAME) == 0)
+				trigger = &rel->trigdesc->triggers[i];
+	}
+
+	PG_TRY();
+	{
+		build_relinfo(info, rel, trigger);
+	}
+	PG_CATCH();
+	{
+		hash_search(relinfo_cache, &relid, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	return info;
+}

@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_catalog.h
+ *		Node registry and per-relation trigger state, cached per backend.
+ *
+ * IDENTIFICATION
+ *		src/mm_catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MM_CATALOG_H
+#define MM_CATALOG_H
+
+#include "access/attnum.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/rel.h"
+
+#define MM_SCHEMA				"multimaster"
+#define MM_TRIGGER_NAME			"000_multimaster_resolve"
+#define MM_MAX_NODE_ID			32767
+
+/* Conflict policies: each one is a total order over row versions. */
+typedef enum MMPolicy
+{
+	MM_POLICY_LAST_UPDATE_WINS,
+	MM_POLICY_NODE_PRIORITY,
+	MM_POLICY_FIRST_UPDATE_WINS
+} MMPolicy;
+
+/* Where a local write takes its clock reading from. */
+typedef enum MMVersionSource
+{
+	MM_SOURCE_HLC,				/* clock_timestamp() */
+	MM_SOURCE_TRANSACTION,		/* transaction start time */
+	MM_SOURCE_STATEMENT,		/* statement start time */
+	MM_SOURCE_COLUMN			/* a timestamp(tz) column of the row */
+} MMVersionSource;
+
+/*
+ * Everything the trigger needs to know about one relation, computed once
+ * and kept until a relcache invalidation of that relation.
+ */
+typedef struct MMRelInfo
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	Oid			tgoid;			/* trigger whose arguments built this */
+
+	MMPolicy	policy;
+	MMVersionSource source;
+	AttrNumber	source_attnum;	/* for MM_SOURCE_COLUMN */
+	Oid			source_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
+	int32		node_id;		/* 0: the node set by init_node() */
+	int32		priority_node;	/* 0: priorities from multimaster.nodes */
+
+	AttrNumber	origin_attnum;	/* mm_origin */
+	AttrNumber	version_attnum; /* mm_version */
+	AttrNumber	generation_attnum;	/* mm_generation */
+
+	Oid			pk_index;
+	int			npk;
+	AttrNumber	pk_attnums[INDEX_MAX_KEYS];
+	FmgrInfo	pk_out[INDEX_MAX_KEYS];
+
+	char	   *table_name;		/* quoted, schema-qualified */
+	uint32		table_hash;		/* hash of table_name, for key locks */
+} MMRelInfo;
+
+extern void mm_catalog_init(void);
+
+extern MMRelInfo *mm_relinfo_get(Relation rel, Trigger *trigger);
+
+extern int32 mm_local_node_id(bool missing_ok);
+extern int32 mm_node_priority(int32 node_id);
+extern Oid	mm_catalog_relid(const char *relname, bool missing_ok);
+
+extern MMPolicy mm_parse_policy(const char *name);
+extern const char *mm_policy_name(MMPolicy policy);
+
+#endif							/* MM_CATALOG_H */

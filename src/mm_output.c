@@ -1,0 +1,253 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_output.c
+ *		The "multimaster" logical decoding output plugin.
+ *
+ * A thin layer over pgoutput: it loads pgoutput's own callbacks and keeps
+ * its protocol and options, so the stock apply worker consumes it through
+ * an ordinary subscription whose slot was created with this plugin.  It
+ * changes two things:
+ *
+ *	- Origin filter.  A change that was itself applied from another node
+ *	  (it carries a replication origin) is not sent on.  In a full mesh
+ *	  every node hears every other node directly, so each change crosses
+ *	  each link exactly once and nothing loops.  PostgreSQL 16's
+ *	  "origin = none" does the same; 15 has no such option.
+ *
+ *	- Upsert shipping.  For a table with multimaster version columns, an
+ *	  UPDATE is sent as an INSERT of the whole new row, which the receiving
+ *	  trigger applies as "update if newer, else insert": an UPDATE that
+ *	  overtakes its INSERT on another path is then not lost, as it would be
+ *	  by the apply worker, which skips an UPDATE whose row is missing.  A
+ *	  change of primary key is sent as DELETE of the old key plus INSERT.
+ *	  Out-of-line values that the UPDATE left unchanged are not in the new
+ *	  tuple; they are taken from the old tuple, which the WAL carries in
+ *	  full with REPLICA IDENTITY FULL (add_table sets it on tables that have
+ *	  such columns).  When the old value is not available either, the
+ *	  change is sent as a plain UPDATE: never ship a value as NULL.
+ *
+ * IDENTIFICATION
+ *		src/mm_output.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "nodes/bitmapset.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/output_plugin.h"
+#include "replication/reorderbuffer.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+static OutputPluginCallbacks pgoutput;	/* pgoutput's own callbacks */
+static MemoryContext change_cxt = NULL;
+
+static void mm_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
+					   bool is_init);
+static bool mm_filter_by_origin(LogicalDecodingContext *ctx,
+								RepOriginId origin_id);
+static void mm_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					  Relation relation, ReorderBufferChange *change);
+static void mm_stream_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+							 Relation relation, ReorderBufferChange *change);
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	LogicalOutputPluginInit init;
+
+	init = (LogicalOutputPluginInit)
+		load_external_function("pgoutput", "_PG_output_plugin_init", false, NULL);
+	init(&pgoutput);
+
+	*cb = pgoutput;
+	cb->startup_cb = mm_startup;
+	cb->filter_by_origin_cb = mm_filter_by_origin;
+	cb->change_cb = mm_change;
+	if (pgoutput.stream_change_cb)
+		cb->stream_change_cb = mm_stream_change;
+}
+
+static void
+mm_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	pgoutput.startup_cb(ctx, opt, is_init);
+	change_cxt = AllocSetContextCreate(ctx->context, "multimaster change",
+									   ALLOCSET_DEFAULT_SIZES);
+}
+
+static bool
+mm_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	return origin_id != InvalidRepOriginId;
+}
+
+/* Tables carrying multimaster row versions get upsert shipping. */
+static bool
+is_versioned(Relation relation)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	int			found = 0;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (strcmp(NameStr(att->attname), "mm_origin") == 0 ||
+			strcmp(NameStr(att->attname), "mm_version") == 0 ||
+			strcmp(NameStr(att->attname), "mm_generation") == 0)
+			found++;
+	}
+	return found == 3;
+}
+
+static ReorderBufferTupleBuf *
+make_tuplebuf(HeapTuple tuple)
+{
+	ReorderBufferTupleBuf *buf = palloc0(sizeof(ReorderBufferTupleBuf));
+
+	buf->tuple = *tuple;
+	return buf;
+}
+
+/*
+ * The new tuple with unchanged out-of-line values filled in from the old
+ * tuple.  NULL when some value cannot be filled (the caller then sends a
+ * plain UPDATE).
+ */
+static HeapTuple
+complete_new_tuple(TupleDesc desc, HeapTuple newtup, HeapTuple oldtup)
+{
+	Datum	   *nvalues = palloc(desc->natts * sizeof(Datum));
+	bool	   *nnulls = palloc(desc->natts * sizeof(bool));
+	Datum	   *ovalues = NULL;
+	bool	   *onulls = NULL;
+	bool		changed = false;
+	int			i;
+
+	heap_deform_tuple(newtup, desc, nvalues, nnulls);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attlen != -1 || nnulls[i] ||
+			!VARATT_IS_EXTERNAL_ONDISK(nvalues[i]))
+			continue;
+
+		if (oldtup == NULL)
+			return NULL;
+		if (ovalues == NULL)
+		{
+			ovalues = palloc(desc->natts * sizeof(Datum));
+			onulls = palloc(desc->natts * sizeof(bool));
+			heap_deform_tuple(oldtup, desc, ovalues, onulls);
+		}
+		if (onulls[i] || VARATT_IS_EXTERNAL_ONDISK(ovalues[i]))
+			return NULL;
+		nvalues[i] = ovalues[i];
+		changed = true;
+	}
+
+	return changed ? heap_form_tuple(desc, nvalues, nnulls) : newtup;
+}
+
+static bool
+key_changed(Relation relation, HeapTuple oldtup, HeapTuple newtup)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	Bitmapset  *pk = RelationGetIndexAttrBitmap(relation,
+											   INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	int			x = -1;
+
+	while ((x = bms_next_member(pk, x)) >= 0)
+	{
+		AttrNumber	attnum = x + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		bool		n1,
+					n2;
+		Datum		d1 = heap_getattr(oldtup, attnum, desc, &n1);
+		Datum		d2 = heap_getattr(newtup, attnum, desc, &n2);
+
+		if (n1 != n2 || (!n1 && !datumIsEqual(d1, d2, att->attbyval, att->attlen)))
+			return true;
+	}
+	return false;
+}
+
+static void
+ship_change(LogicalDecodeChangeCB cb, LogicalDecodingContext *ctx,
+			ReorderBufferTXN *txn, Relation relation,
+			ReorderBufferChange *change)
+{
+	ReorderBufferTupleBuf *oldbuf = change->data.tp.oldtuple;
+	ReorderBufferTupleBuf *newbuf = change->data.tp.newtuple;
+	HeapTuple	oldtup = oldbuf ? &oldbuf->tuple : NULL;
+	HeapTuple	full;
+	MemoryContext oldcxt;
+
+	if (change->action != REORDER_BUFFER_CHANGE_UPDATE || newbuf == NULL ||
+		!is_versioned(relation))
+	{
+		cb(ctx, txn, relation, change);
+		return;
+	}
+
+	oldcxt = MemoryContextSwitchTo(change_cxt);
+
+	full = complete_new_tuple(RelationGetDescr(relation), &newbuf->tuple, oldtup);
+	if (full == NULL)
+	{
+		/* an unchanged TOAST value we cannot supply: keep the UPDATE */
+		MemoryContextSwitchTo(oldcxt);
+		cb(ctx, txn, relation, change);
+		MemoryContextReset(change_cxt);
+		return;
+	}
+
+	if (oldtup && key_changed(relation, oldtup, &newbuf->tuple))
+	{
+		change->action = REORDER_BUFFER_CHANGE_DELETE;
+		change->data.tp.newtuple = NULL;
+		MemoryContextSwitchTo(oldcxt);
+		cb(ctx, txn, relation, change);
+		MemoryContextSwitchTo(change_cxt);
+	}
+
+	change->action = REORDER_BUFFER_CHANGE_INSERT;
+	change->data.tp.oldtuple = NULL;
+	change->data.tp.newtuple = (full == &newbuf->tuple) ? newbuf : make_tuplebuf(full);
+	MemoryContextSwitchTo(oldcxt);
+	cb(ctx, txn, relation, change);
+
+	/* the reorder buffer still owns and frees the original change */
+	change->action = REORDER_BUFFER_CHANGE_UPDATE;
+	change->data.tp.oldtuple = oldbuf;
+	change->data.tp.newtuple = newbuf;
+	MemoryContextReset(change_cxt);
+}
+
+static void
+mm_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+		  Relation relation, ReorderBufferChange *change)
+{
+	ship_change(pgoutput.change_cb, ctx, txn, relation, change);
+}
+
+static void
+mm_stream_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				 Relation relation, ReorderBufferChange *change)
+{
+	ship_change((LogicalDecodeChangeCB) pgoutput.stream_change_cb, ctx, txn, relation, change);
+}

@@ -1,0 +1,270 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_trigger.c
+ *		The row triggers: stamp local writes, resolve replicated ones.
+ *
+ * multimaster.conflict_trigger() fires BEFORE INSERT OR UPDATE OR DELETE
+ * FOR EACH ROW, enabled ALWAYS so that it also fires in the apply worker.
+ * Which side of a write we are on is told by the session's replication
+ * origin: the apply worker (and tablesync) set one, local sessions do not.
+ *
+ *	local INSERT	stamp a version newer than the key's tombstone, if any
+ *	local UPDATE	stamp a version newer than the old row; a changed key
+ *					also leaves a tombstone for the old key
+ *	local DELETE	write a tombstone newer than the row
+ *	apply INSERT	upsert keeping the greater version (mm_apply.c)
+ *	apply UPDATE	apply only if newer than the local row
+ *	apply DELETE	apply only if the key's tombstone is newer than the row
+ *
+ * multimaster.tombstone_trigger() does the same for the tombstones
+ * themselves, ordered by the policy of the table they belong to.
+ *
+ * IDENTIFICATION
+ *		src/mm_trigger.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "replication/origin.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+
+#include "mm_apply.h"
+#include "mm_catalog.h"
+#include "mm_conflict.h"
+#include "mm_tombstone.h"
+#include "mm_version.h"
+
+PG_FUNCTION_INFO_V1(mm_conflict_trigger);
+PG_FUNCTION_INFO_V1(mm_tombstone_trigger);
+
+static inline bool
+in_apply_session(void)
+{
+	return replorigin_session_origin != InvalidRepOriginId;
+}
+
+static void
+check_trigger_context(FunctionCallInfo fcinfo, const char *funcname)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function %s must be called as a trigger", funcname)));
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function %s must be fired BEFORE ... FOR EACH ROW", funcname),
+				 errhint("CREATE TRIGGER \"%s\" BEFORE INSERT OR UPDATE OR DELETE ON ... FOR EACH ROW EXECUTE FUNCTION %s(...);",
+						 MM_TRIGGER_NAME, funcname)));
+}
+
+static inline Datum
+pass_through(TriggerData *td)
+{
+	return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+						   td->tg_newtuple : td->tg_trigtuple);
+}
+
+static HeapTuple
+stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v)
+{
+	int			cols[3];
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	cols[0] = info->origin_attnum;
+	values[0] = Int32GetDatum(v->origin);
+	cols[1] = info->version_attnum;
+	values[1] = TimestampTzGetDatum(v->ts);
+	cols[2] = info->generation_attnum;
+	values[2] = Int64GetDatum(v->generation);
+
+	return heap_modify_tuple_by_cols(tuple, RelationGetDescr(rel), 3,
+									 cols, values, nulls);
+}
+
+/* prev := the newer of prev and the key's tombstone */
+static void
+newer_of_tombstone(const MMRelInfo *info, const char *key, MMVersion *prev)
+{
+	MMVersion	tomb;
+
+	if (mm_tombstone_find(info->table_name, key, &tomb) &&
+		mm_version_cmp(&tomb, prev, info) > 0)
+		*prev = tomb;
+}
+
+static int32
+writer_node(const MMRelInfo *info)
+{
+	return info->node_id != 0 ? info->node_id : mm_local_node_id(false);
+}
+
+static Datum
+local_write(TriggerData *td, const MMRelInfo *info)
+{
+	Relation	rel = td->tg_relation;
+	MMVersion	prev,
+				next;
+	int32		node = writer_node(info);
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		prev.isnull = true;
+		newer_of_tombstone(info, mm_key_text(info, td->tg_trigslot), &prev);
+		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
+		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
+	}
+
+	mm_version_from_slot(td->tg_trigslot, info, &prev);
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		if (mm_key_changed(info, td->tg_trigslot, td->tg_newslot))
+		{
+			/* the old key is deleted, the new one written */
+			newer_of_tombstone(info, mm_key_text(info, td->tg_newslot), &prev);
+			mm_version_next(info, td->tg_newslot, &prev, node, &next);
+			mm_tombstone_write(info->table_name,
+							   mm_key_text(info, td->tg_trigslot), &next);
+		}
+		else
+			mm_version_next(info, td->tg_newslot, &prev, node, &next);
+		return PointerGetDatum(stamp(td->tg_newtuple, rel, info, &next));
+	}
+
+	/* DELETE */
+	{
+		char	   *key = mm_key_text(info, td->tg_trigslot);
+
+		newer_of_tombstone(info, key, &prev);
+		mm_version_next(info, NULL, &prev, node, &next);
+		mm_tombstone_write(info->table_name, key, &next);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
+}
+
+static Datum
+apply_write(TriggerData *td, const MMRelInfo *info)
+{
+	MMVersion	remote,
+				local;
+	int			cmp;
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		slot_getallattrs(td->tg_trigslot);
+		(void) mm_upsert(td->tg_relation, info, td->tg_trigslot,
+						 mm_key_text(info, td->tg_trigslot), false);
+		return PointerGetDatum(NULL);	/* mm_upsert did the writing */
+	}
+
+	mm_version_from_slot(td->tg_trigslot, info, &local);
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		mm_version_from_slot(td->tg_newslot, info, &remote);
+		cmp = mm_version_cmp(&remote, &local, info);
+		if (cmp > 0)
+		{
+			if (mm_is_conflict(&remote, &local, true))
+				mm_log_conflict(info->table_name,
+								mm_key_text(info, td->tg_trigslot),
+								"update_update", "apply_remote",
+								&local, td->tg_trigslot, &remote, td->tg_newslot);
+			return PointerGetDatum(td->tg_newtuple);
+		}
+		if (mm_is_conflict(&remote, &local, false))
+			mm_log_conflict(info->table_name, mm_key_text(info, td->tg_trigslot),
+							"update_update", "keep_local",
+							&local, td->tg_trigslot, &remote, td->tg_newslot);
+		return PointerGetDatum(NULL);
+	}
+
+	/* DELETE: its version travelled ahead of it as a tombstone */
+	{
+		char	   *key = mm_key_text(info, td->tg_trigslot);
+
+		if (!mm_tombstone_find(info->table_name, key, &remote))
+			return PointerGetDatum(td->tg_trigtuple);	/* unversioned delete */
+
+		if (mm_version_cmp(&remote, &local, info) > 0)
+		{
+			if (mm_is_conflict(&remote, &local, true))
+				mm_log_conflict(info->table_name, key, "delete_update",
+								"apply_remote", &local, td->tg_trigslot,
+								&remote, NULL);
+			return PointerGetDatum(td->tg_trigtuple);
+		}
+		if (mm_is_conflict(&remote, &local, false))
+			mm_log_conflict(info->table_name, key, "delete_update", "keep_local",
+							&local, td->tg_trigslot, &remote, NULL);
+		return PointerGetDatum(NULL);
+	}
+}
+
+Datum
+mm_conflict_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	MMRelInfo  *info;
+
+	check_trigger_context(fcinfo, "multimaster.conflict_trigger");
+
+	if (mm_applying(RelationGetRelid(td->tg_relation)))
+		return pass_through(td);
+
+	info = mm_relinfo_get(td->tg_relation, td->tg_trigger);
+
+	if (in_apply_session())
+		return apply_write(td, info);
+	return local_write(td, info);
+}
+
+Datum
+mm_tombstone_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	MMRelInfo	info;
+	MMVersion	remote,
+				local;
+	bool		isnull;
+	char	   *table_name;
+
+	check_trigger_context(fcinfo, "multimaster.tombstone_trigger");
+
+	/* local tombstone writes are made by mm_tombstone_write(), or purges */
+	if (mm_applying(RelationGetRelid(td->tg_relation)) || !in_apply_session())
+		return pass_through(td);
+
+	/* each node purges its own tombstones */
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return PointerGetDatum(NULL);
+
+	info = *mm_relinfo_get(td->tg_relation, td->tg_trigger);
+	table_name = TextDatumGetCString(slot_getattr(td->tg_trigslot, 1, &isnull));
+	mm_tombstone_order(table_name, &info);
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		bool		knull;
+		char	   *key = TextDatumGetCString(slot_getattr(td->tg_trigslot, 2, &knull));
+
+		slot_getallattrs(td->tg_trigslot);
+		(void) mm_upsert(td->tg_relation, &info, td->tg_trigslot, key, true);
+		return PointerGetDatum(NULL);
+	}
+
+	mm_version_from_slot(td->tg_trigslot, &info, &local);
+	mm_version_from_slot(td->tg_newslot, &info, &remote);
+	if (mm_version_cmp(&remote, &local, &info) > 0)
+		return PointerGetDatum(td->tg_newtuple);
+	return PointerGetDatum(NULL);
+}

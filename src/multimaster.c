@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * multimaster.c
+ *		Module initialization, configuration, small SQL-callable helpers.
+ *
+ * One shared library plays three roles: the row triggers (mm_trigger.c),
+ * the logical decoding output plugin (mm_output.c), and the SQL functions
+ * that build and inspect the mesh.  It needs no shared_preload_libraries:
+ * every backend loads it on first use.
+ *
+ * IDENTIFICATION
+ *		src/multimaster.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+
+#include "mm_catalog.h"
+#include "mm_conflict.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(mm_check_policy);
+PG_FUNCTION_INFO_V1(mm_invalidate_cache);
+PG_FUNCTION_INFO_V1(mm_local_node_id_sql);
+
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("multimaster.log_conflicts",
+							 "Records resolved conflicts in multimaster.conflicts.",
+							 NULL,
+							 &mm_log_conflicts,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multimaster.log_conflict_rows",
+							 "Also records the local and remote rows of each conflict.",
+							 "The rows are stored as text in multimaster.conflicts.",
+							 &mm_log_conflict_rows,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("multimaster");
+
+	mm_catalog_init();
+}
+
+/*
+ * multimaster.check_policy(text): canonical policy name, or an error.
+ */
+Datum
+mm_check_policy(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_TEXT_P(cstring_to_text(mm_policy_name(mm_parse_policy(name))));
+}
+
+/*
+ * multimaster._invalidate_cache(): node identity or priorities changed.
+ * The invalidation reaches every backend when this transaction commits.
+ */
+Datum
+mm_invalidate_cache(PG_FUNCTION_ARGS)
+{
+	Oid			relid = mm_catalog_relid("nodes", false);
+
+	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}
+
+Datum
+mm_local_node_id_sql(PG_FUNCTION_ARGS)
+{
+	int32		id = mm_local_node_id(true);
+
+	if (id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(id);
+}
