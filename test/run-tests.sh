@@ -1,0 +1,583 @@
+#!/usr/bin/env bash
+# test/run-tests.sh: build, install and test multimaster on Debian 12.
+#
+#   sudo test/run-tests.sh [regress] [pgtap] [tap]     (no argument = all)
+#
+# Runs as root: installs the Debian packages it needs (only the missing
+# ones), builds with PGXS (any compiler warning fails the run), installs the
+# extension, then runs every test stage as the unprivileged `postgres` user
+# against throwaway servers under a fresh /tmp directory:
+#
+#   regress  pg_regress tests listed in the Makefile's REGRESS variable,
+#            on a private cluster (loopback and unix socket only);
+#   pgtap    test/pgtap/*.sql with pg_prove, same cluster, fresh database;
+#   tap      test/t/*.pl (multi-node) with prove and PostgreSQL::Test::Cluster.
+#
+# Counting: one pg_regress test = 1, one pgTAP assertion = 1, one TAP
+# assertion = 1; a test file that dies or runs fewer assertions than it
+# planned counts the missing ones (at least 1) as failed; a stage that cannot
+# run at all counts 1 failed.  The last line printed is "N passed, N failed";
+# the exit status is non-zero if anything failed.
+#
+# Environment: KEEP_TMP=1 keeps the temp directory (data dirs, logs, results);
+# MM_TEST_PORT sets the first port tried (default 54321); MM_TEST_PRELOAD=1/0
+# forces shared_preload_libraries = 'multimaster' on or off (default: on only
+# if the C code asks to be preloaded).
+set -euo pipefail
+
+PGVER=15
+PGBIN=/usr/lib/postgresql/$PGVER/bin
+export PG_CONFIG=$PGBIN/pg_config
+export PATH=$PGBIN:$PATH
+export DEBIAN_FRONTEND=noninteractive
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd -P)
+
+PASSED=0
+FAILED=0
+declare -a STAGE_NOTES=()
+WORK=
+DATA=
+SERVER_STARTED=0
+SUMMARY_PRINTED=0
+
+say()  { printf '\n=== %s\n' "$*"; }
+note() { printf '%s\n' "$*"; }
+warn() { printf 'run-tests: %s\n' "$*" >&2; }
+
+usage() {
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# A stage that could not run counts as one failure, with the reason kept for
+# the summary.
+stage_error() {
+	FAILED=$((FAILED + 1))
+	STAGE_NOTES+=("$1: ERROR: $2")
+	warn "$1: $2"
+}
+
+stage_result() {	# stage passed failed [extra]
+	PASSED=$((PASSED + $2))
+	FAILED=$((FAILED + $3))
+	STAGE_NOTES+=("$1: $2 passed, $3 failed${4:+ ($4)}")
+}
+
+# ---------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------
+RUN_REGRESS=0 RUN_PGTAP=0 RUN_TAP=0
+if [ $# -eq 0 ]; then
+	RUN_REGRESS=1 RUN_PGTAP=1 RUN_TAP=1
+fi
+for arg in "$@"; do
+	case $arg in
+	regress|pg_regress) RUN_REGRESS=1 ;;
+	pgtap) RUN_PGTAP=1 ;;
+	tap|prove) RUN_TAP=1 ;;
+	all) RUN_REGRESS=1 RUN_PGTAP=1 RUN_TAP=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) warn "unknown argument '$arg' (expected: regress, pgtap, tap, all)"; exit 2 ;;
+	esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	warn "must run as root (it installs packages and the extension, and runs the servers as 'postgres'): sudo $0 $*"
+	exit 2
+fi
+
+# ---------------------------------------------------------------------------
+# Cleanup: stop only what this run started, then remove the temp directory.
+# ---------------------------------------------------------------------------
+as_pg_in() {	# dir, command...
+	# Run a command as postgres, from a directory it can read, with a clean
+	# libpq environment so that nothing of the caller's leaks into tests.
+	local dir=$1
+	shift
+	(cd "$dir" && runuser -u postgres -- env \
+		-u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER \
+		-u PGPASSWORD -u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE \
+		-u PGOPTIONS -u PGSSLMODE -u PGDATA -u LC_ALL -u LANGUAGE \
+		HOME="${WORK:-/tmp}" PATH="$PATH" PG_CONFIG="$PG_CONFIG" \
+		LANG=C.UTF-8 LC_MESSAGES=C \
+		"$@" </dev/null)
+}
+
+as_pg() {
+	as_pg_in "${WORK:-/tmp}" "$@"
+}
+
+stop_cluster() {	# datadir
+	local d=$1
+	[ -f "$d/postmaster.pid" ] || return 0
+	as_pg pg_ctl -D "$d" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+		as_pg pg_ctl -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+}
+
+cleanup() {
+	local pid_file
+	if [ "$SERVER_STARTED" = 1 ] && [ -n "$DATA" ]; then
+		stop_cluster "$DATA"
+		SERVER_STARTED=0
+	fi
+	# Nodes of TAP tests stop themselves; if a test was interrupted, stop the
+	# ones left under our own temp directory (and only those).
+	if [ -n "$WORK" ] && [ -d "$WORK/tap" ]; then
+		while IFS= read -r pid_file; do
+			stop_cluster "$(dirname "$pid_file")"
+		done < <(find "$WORK/tap" -name postmaster.pid 2>/dev/null)
+	fi
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "${KEEP_TMP:-0}" = 1 ]; then
+			note "KEEP_TMP=1: kept $WORK"
+		else
+			rm -rf -- "$WORK"
+		fi
+	fi
+	WORK=
+}
+
+print_summary() {
+	local n
+	SUMMARY_PRINTED=1
+	say "Summary"
+	for n in "${STAGE_NOTES[@]}"; do
+		note "  $n"
+	done
+	if [ $((PASSED + FAILED)) -eq 0 ]; then
+		note "  no test ran"
+	fi
+	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+on_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	# A signal's trap may run while a stage's output is redirected to a
+	# log file: report on the original stdout and stderr.
+	exec 1>&7 2>&8
+	cleanup
+	if [ "$SUMMARY_PRINTED" = 0 ]; then
+		warn "aborted (exit status $rc)"
+		FAILED=$((FAILED + 1))
+		STAGE_NOTES+=("run aborted with exit status $rc")
+		print_summary
+		[ "$rc" -eq 0 ] && rc=1
+	fi
+	exit "$rc"
+}
+exec 7>&1 8>&2
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# Packages
+# ---------------------------------------------------------------------------
+# pg_prove comes with libtap-parser-sourcehandler-pgtap-perl; prove with perl.
+PACKAGES=(
+	"postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-$PGVER-pgtap"
+	libipc-run-perl libtap-parser-sourcehandler-pgtap-perl perl
+	libpq-dev make gcc
+)
+
+pkg_installed() {
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+say "Packages"
+missing=()
+for p in "${PACKAGES[@]}"; do
+	pkg_installed "$p" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	note "installing: ${missing[*]}"
+	apt-get update -q
+	# Only the missing packages; present ones are left at their version.
+	# The Debian default cluster (port 5432) that postgresql-common may
+	# create is never used: every server below is private to this run.
+	apt-get install -y -q --no-install-recommends --no-upgrade \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"${missing[@]}"
+else
+	note "all present: ${PACKAGES[*]}"
+fi
+for tool in "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql"; do
+	[ -x "$tool" ] || { warn "missing $tool after install"; exit 1; }
+done
+id postgres >/dev/null 2>&1 || { warn "no 'postgres' system user (created by postgresql-common)"; exit 1; }
+
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+PG_REGRESS=$PKGLIBDIR/pgxs/src/test/regress/pg_regress
+PG_PERL=$PKGLIBDIR/pgxs/src/test/perl
+note "$("$PGBIN/postgres" --version)"
+
+# ---------------------------------------------------------------------------
+# Build and install (as root, in the repository)
+# ---------------------------------------------------------------------------
+say "Build"
+WORK=$(mktemp -d /tmp/multimaster-tests.XXXXXX)
+chmod 700 "$WORK"
+chown postgres:postgres "$WORK"
+BUILD_LOG=$WORK/build.log
+
+build_ok=1
+# Clean first so that every file is compiled now and its warnings are seen.
+make -C "$REPO" clean >/dev/null 2>&1 || true
+if ! make -C "$REPO" 2>&1 </dev/null | tee "$BUILD_LOG"; then
+	build_ok=0
+	stage_error build "make failed"
+elif grep -q 'warning:' "$BUILD_LOG"; then
+	build_ok=0
+	note "--- compiler warnings:"
+	grep -B2 -A4 'warning:' "$BUILD_LOG" || true
+	stage_error build "compiler warnings (see above)"
+elif ! make -C "$REPO" install </dev/null >"$WORK/install.log" 2>&1; then
+	build_ok=0
+	cat "$WORK/install.log"
+	stage_error build "make install failed"
+else
+	note "built and installed into $PKGLIBDIR and $("$PG_CONFIG" --sharedir)/extension"
+fi
+
+if [ "$build_ok" = 0 ]; then
+	cleanup
+	print_summary
+	exit 1
+fi
+
+# ---------------------------------------------------------------------------
+# Copy what the tests read into the temp directory (the repository may be
+# unreadable for postgres, e.g. under /root; it is never chowned).
+# ---------------------------------------------------------------------------
+SRC=$WORK/src
+mkdir -p "$SRC"
+for d in sql expected input output data test; do
+	[ -d "$REPO/$d" ] && cp -a "$REPO/$d" "$SRC/"
+done
+cp -a "$REPO/Makefile" "$SRC/" 2>/dev/null || true
+chown -R postgres:postgres "$SRC"
+
+# ---------------------------------------------------------------------------
+# Stage 1/2 cluster
+# ---------------------------------------------------------------------------
+port_free() {
+	# Something listening on 127.0.0.1 (or any address) answers a connect.
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+PORT=
+SOCK=$WORK/sock
+DATA=$WORK/data
+PRELOAD=
+
+want_preload() {
+	case ${MM_TEST_PRELOAD:-auto} in
+	1|on|yes|true) return 0 ;;
+	0|off|no|false) return 1 ;;
+	esac
+	grep -Eqs 'process_shared_preload_libraries_in_progress|shmem_request_hook|RegisterBackgroundWorker\(' \
+		"$REPO"/src/*.c "$REPO"/*.c
+}
+
+start_cluster() {
+	local p guc_ok=0
+	p=${MM_TEST_PORT:-54321}
+	while ! port_free "$p"; do
+		p=$((p + 1))
+		if [ "$p" -gt $(( ${MM_TEST_PORT:-54321} + 200 )) ]; then
+			warn "no free port found from ${MM_TEST_PORT:-54321}"
+			return 1
+		fi
+	done
+	PORT=$p
+	mkdir -p "$SOCK"
+	chown postgres:postgres "$SOCK"
+	chmod 700 "$SOCK"
+
+	say "Cluster (initdb, port $PORT, socket $SOCK)"
+	if ! as_pg initdb -D "$DATA" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 --lc-messages=C --no-sync >"$WORK/initdb.log" 2>&1; then
+		cat "$WORK/initdb.log"
+		return 1
+	fi
+	if as_pg postgres -C output_plugin_libraries -D "$DATA" >/dev/null 2>&1; then
+		guc_ok=1
+	fi
+	if want_preload; then
+		PRELOAD=multimaster
+	fi
+	{
+		printf '\n# run-tests.sh: private test cluster\n'
+		printf "listen_addresses = '127.0.0.1'\n"
+		printf 'port = %s\n' "$PORT"
+		printf "unix_socket_directories = '%s'\n" "$SOCK"
+		printf 'wal_level = logical\n'
+		printf 'max_replication_slots = 20\n'
+		printf 'max_wal_senders = 20\n'
+		printf 'max_worker_processes = 32\n'
+		printf 'max_logical_replication_workers = 16\n'
+		printf 'fsync = off\n'
+		printf "log_line_prefix = '%%m [%%p] %%q%%a '\n"
+		if [ "$guc_ok" = 1 ]; then
+			# A list GUC written as one quoted string: correct in a config file.
+			printf "output_plugin_libraries = 'pgoutput, test_decoding, multimaster'\n"
+		fi
+		if [ -n "$PRELOAD" ]; then
+			printf "shared_preload_libraries = '%s'\n" "$PRELOAD"
+		fi
+	} >>"$DATA/postgresql.conf"
+
+	if ! as_pg pg_ctl -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null; then
+		warn "server did not start; log:"
+		tail -n 50 "$WORK/server.log" >&2 || true
+		return 1
+	fi
+	SERVER_STARTED=1
+	note "server: $(as_pg psql -X -At -h "$SOCK" -p "$PORT" -d postgres -c 'SELECT version()')"
+	if [ "$guc_ok" = 1 ]; then
+		note "output_plugin_libraries = $(as_pg psql -X -At -h "$SOCK" -p "$PORT" -d postgres -c 'SHOW output_plugin_libraries')"
+	else
+		note "output_plugin_libraries: not known to this server (before 15.19), not set"
+	fi
+	[ -n "$PRELOAD" ] && note "shared_preload_libraries = $PRELOAD"
+	return 0
+}
+
+psql_pg() {	# db, psql args...
+	local db=$1
+	shift
+	as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d "$db" "$@"
+}
+
+# Parse a TAP::Harness summary (prove, pg_prove) and print "passed failed".
+# Tests=N is every assertion run; a file's Failed: count is its failing
+# assertions; planned-but-not-run assertions are failures; a file that died
+# or had no plan without any of those counts 1.
+harness_counts() {	# logfile
+	awk '
+	function flush() {
+		if (infile) {
+			extra = missing
+			if (extra == 0 && ff == 0 && (bad || wstat != 0)) extra = 1
+			failed += ff + extra
+		}
+		infile = 0; ff = 0; missing = 0; bad = 0; wstat = 0
+	}
+	/\(Wstat: [0-9]+.*Tests: [0-9]+ Failed: [0-9]+\)/ {
+		flush(); infile = 1
+		s = $0; sub(/.*\(Wstat: /, "", s); wstat = s + 0
+		s = $0; sub(/.* Failed: /, "", s); ff = s + 0; asserts_failed += ff
+		next
+	}
+	infile && /You planned [0-9]+ tests? but ran [0-9]+/ {
+		s = $0; sub(/.*You planned /, "", s); planned = s + 0
+		s = $0; sub(/.* but ran /, "", s); ran = s + 0
+		if (planned > ran) missing = planned - ran
+		next
+	}
+	infile && /Parse errors:|Non-zero exit status|No plan found/ { bad = 1; next }
+	/^Files=[0-9]+, Tests=[0-9]+/ {
+		flush(); seen = 1
+		s = $0; sub(/^Files=[0-9]+, Tests=/, "", s); tests = s + 0
+		next
+	}
+	/^Result: FAIL/ { result_fail = 1 }
+	END {
+		flush()
+		if (!seen) { print "-1 -1"; exit }
+		if (result_fail && failed == 0) failed = 1
+		print tests - asserts_failed, failed + 0
+	}' "$1"
+}
+
+# Names of the files a harness reported as failing.
+harness_failed_files() {	# logfile
+	sed -n 's/^\([^ ].*[^ ]\) *(Wstat: .*$/\1/p' "$1"
+}
+
+# ---------------------------------------------------------------------------
+# Stage 1: pg_regress
+# ---------------------------------------------------------------------------
+regress_tests() {
+	# The list lives in the Makefile only: ask make for $(REGRESS), which
+	# handles continuation lines and +=; fall back to reading the line.
+	local mk list
+	mk=$WORK/print-var.mk
+	# shellcheck disable=SC2016  # $($*) is for make
+	printf 'print-var-%%:\n\t@printf "%%s\\n" "$($*)"\n' >"$mk"
+	if list=$(make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" print-var-REGRESS 2>/dev/null); then
+		printf '%s\n' "$list"
+	else
+		sed -n 's/^REGRESS[[:space:]]*[:+]\{0,1\}=[[:space:]]*//p' "$REPO/Makefile" | tr '\n' ' '
+	fi
+}
+
+regress_opts() {
+	# REGRESS_OPTS minus what this runner decides itself.
+	local mk opts o out=()
+	mk=$WORK/print-var.mk
+	opts=$(make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" print-var-REGRESS_OPTS 2>/dev/null || true)
+	for o in $opts; do
+		case $o in
+		--inputdir=*|--outputdir=*|--dbname=*|--host=*|--port=*|--bindir=*|--temp-instance=*|--temp-config=*|--user=*|--use-existing) ;;
+		*) out+=("$o") ;;
+		esac
+	done
+	printf '%s\n' "${out[@]+"${out[@]}"}"
+}
+
+run_regress() {
+	local tests=() opts=() t rc=0 out passed failed ignored missing
+	read -r -a tests <<<"$(regress_tests | tr '\n' ' ')"
+	say "Stage 1: pg_regress (${#tests[@]} tests: ${tests[*]:-none})"
+	if [ ${#tests[@]} -eq 0 ]; then
+		stage_error regress "no tests in the Makefile's REGRESS variable"
+		return
+	fi
+	for t in "${tests[@]}"; do
+		if [ ! -f "$SRC/sql/$t.sql" ] && [ ! -f "$SRC/input/$t.source" ]; then
+			warn "regress: sql/$t.sql does not exist"
+		fi
+	done
+	while IFS= read -r t; do
+		[ -n "$t" ] && opts+=("$t")
+	done < <(regress_opts)
+	mkdir -p "$WORK/regress"
+	chown postgres:postgres "$WORK/regress"
+	out=$WORK/regress/pg_regress.out
+	as_pg "$PG_REGRESS" --inputdir="$SRC" --outputdir="$WORK/regress" \
+		--bindir="$PGBIN" --host="$SOCK" --port="$PORT" --user=postgres \
+		--dbname=multimaster_regression "${opts[@]+"${opts[@]}"}" "${tests[@]}" \
+		>"$out" 2>&1 || rc=$?
+	cat "$out"
+	passed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+ok' "$out" || true)
+	failed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+FAILED' "$out" || true)
+	ignored=$(grep -Ec '\.\.\.[[:space:]]+failed \(ignored\)' "$out" || true)
+	passed=$((passed + ignored))
+	missing=$(( ${#tests[@]} - passed - failed ))
+	[ "$missing" -lt 0 ] && missing=0
+	if [ -s "$WORK/regress/regression.diffs" ] && { [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
+		note "--- regression.diffs:"
+		cat "$WORK/regress/regression.diffs"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && [ "$missing" -eq 0 ]; then
+		stage_result regress "$passed" 0
+		stage_error regress "pg_regress exited with status $rc"
+		return
+	fi
+	stage_result regress "$passed" $((failed + missing)) \
+		"$( [ "$missing" -gt 0 ] && printf '%d did not run' "$missing" )"
+}
+
+# ---------------------------------------------------------------------------
+# Stage 2: pgTAP
+# ---------------------------------------------------------------------------
+run_pgtap() {
+	local files=() f rc=0 out counts db=multimaster_pgtap
+	shopt -s nullglob
+	for f in "$SRC"/test/pgtap/*.sql; do files+=("$f"); done
+	shopt -u nullglob
+	say "Stage 2: pgTAP (${#files[@]} files)"
+	if [ ${#files[@]} -eq 0 ]; then
+		stage_error pgtap "no test/pgtap/*.sql files"
+		return
+	fi
+	if ! psql_pg postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" ||
+	   ! psql_pg "$db" -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION multimaster'; then
+		stage_error pgtap "could not create database $db with extensions pgtap and multimaster"
+		return
+	fi
+	out=$WORK/pgtap.out
+	as_pg_in "$SRC" pg_prove --verbose --nocolor -h "$SOCK" -p "$PORT" -U postgres -d "$db" \
+		"${files[@]#"$SRC"/}" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	counts=$(harness_counts "$out")
+	if [ "$counts" = "-1 -1" ]; then
+		stage_error pgtap "pg_prove printed no summary (exit status $rc)"
+		return
+	fi
+	# shellcheck disable=SC2086
+	stage_result pgtap $counts
+	if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+		stage_error pgtap "pg_prove exited with status $rc"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Stage 3: multi-node TAP tests (PostgreSQL::Test::Cluster)
+# ---------------------------------------------------------------------------
+run_tap() {
+	local files=() f rc=0 out counts tapdir name log
+	shopt -s nullglob
+	for f in "$SRC"/test/t/*.pl; do files+=("$f"); done
+	shopt -u nullglob
+	say "Stage 3: multi-node TAP tests (${#files[@]} files)"
+	if [ ${#files[@]} -eq 0 ]; then
+		note "no test/t/*.pl: skipped"
+		STAGE_NOTES+=("tap: skipped (no test/t/*.pl)")
+		return
+	fi
+	if [ ! -f "$PG_PERL/PostgreSQL/Test/Cluster.pm" ]; then
+		stage_error tap "$PG_PERL/PostgreSQL/Test/Cluster.pm not found"
+		return
+	fi
+	tapdir=$WORK/tap
+	mkdir -p "$tapdir"
+	chown postgres:postgres "$tapdir"
+	out=$WORK/tap.out
+	as_pg_in "$SRC" env TESTDIR="$tapdir" PG_REGRESS="$PG_REGRESS" \
+		prove --verbose --nocolor -I "$PG_PERL" -I "$SRC/test/t" \
+		"${files[@]#"$SRC"/}" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	counts=$(harness_counts "$out")
+	if [ "$counts" = "-1 -1" ]; then
+		stage_error tap "prove printed no summary (exit status $rc)"
+	else
+		# shellcheck disable=SC2086
+		stage_result tap $counts
+		if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+			stage_error tap "prove exited with status $rc"
+		fi
+	fi
+	if [ "$rc" -ne 0 ]; then
+		while IFS= read -r f; do
+			name=$(basename "$f" .pl)
+			for log in "$tapdir/tmp_check/log/regress_log_$name" "$tapdir/tmp_check/log/${name}"_*.log; do
+				[ -f "$log" ] || continue
+				note "--- tail of $log:"
+				tail -n 80 "$log"
+			done
+		done < <(harness_failed_files "$out")
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Run
+# ---------------------------------------------------------------------------
+if [ "$RUN_REGRESS" = 1 ] || [ "$RUN_PGTAP" = 1 ]; then
+	if start_cluster; then
+		if [ "$RUN_REGRESS" = 1 ]; then run_regress; fi
+		if [ "$RUN_PGTAP" = 1 ]; then run_pgtap; fi
+		# The TAP tests start their own nodes: free this one's memory first.
+		stop_cluster "$DATA"
+		SERVER_STARTED=0
+	else
+		if [ "$RUN_REGRESS" = 1 ]; then stage_error regress "test cluster could not be started"; fi
+		if [ "$RUN_PGTAP" = 1 ]; then stage_error pgtap "test cluster could not be started"; fi
+	fi
+fi
+if [ "$RUN_TAP" = 1 ]; then run_tap; fi
+
+say "Cleanup"
+cleanup
+note "test servers stopped"
+
+print_summary
+if [ "$FAILED" -gt 0 ] || [ $((PASSED + FAILED)) -eq 0 ]; then
+	exit 1
+fi
+exit 0
