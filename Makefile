@@ -10,7 +10,10 @@ OBJS = \
 	src/mm_apply.o \
 	src/mm_tombstone.o \
 	src/mm_conflict.o \
-	src/mm_output.o
+	src/mm_output.o \
+	src/mm_remote.o \
+	src/mm_mesh.o \
+	src/mm_status.o
 
 DATA = multimaster--1.0.sql
 PGFILEDESC = "multimaster - active-active logical replication"

@@ -460,3 +460,162 @@ $fn$;
 COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
   'Removes this node''s tombstones older than the given age; keep it longer than the worst replication lag';
 REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._register_peer(peer_id integer, peer_name text,
+                                           peer_priority integer, peer_dsn text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    PERFORM multimaster._require_superuser('change the multimaster node list');
+    IF EXISTS (SELECT 1 FROM multimaster.nodes n
+                WHERE n.is_local AND n.node_id = peer_id) THEN
+        UPDATE multimaster.nodes n SET dsn = coalesce(peer_dsn, n.dsn)
+         WHERE n.node_id = peer_id;
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM multimaster.nodes n
+                WHERE n.is_local AND n.node_name = peer_name) THEN
+        RAISE EXCEPTION 'node name "%" is this node''s own name', peer_name
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    -- a stale entry under the same name (a node re-initialized with a new id)
+    DELETE FROM multimaster.nodes n
+     WHERE n.node_name = peer_name AND n.node_id <> peer_id AND NOT n.is_local;
+    INSERT INTO multimaster.nodes AS n (node_id, node_name, priority, is_local, dsn)
+    VALUES (peer_id, peer_name, peer_priority, false, peer_dsn)
+    ON CONFLICT (node_id) DO UPDATE
+       SET node_name = excluded.node_name, priority = excluded.priority,
+           dsn = coalesce(excluded.dsn, n.dsn)
+     WHERE NOT n.is_local;
+    PERFORM multimaster._invalidate_cache();
+END
+$fn$;
+COMMENT ON FUNCTION multimaster._register_peer(integer, text, integer, text) IS
+  'Internal: records (or updates) a peer in multimaster.nodes; called by mesh setup on every node';
+REVOKE ALL ON FUNCTION multimaster._register_peer(integer, text, integer, text) FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * Mesh: publications, slots and subscriptions across nodes (libpq)
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION multimaster.create_mesh(dsns text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_create_mesh'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.create_mesh(text[]) IS
+  'Builds a full mesh over the listed nodes (this one included): node ids 1..N in array order where unset, publication, one multimaster slot and subscription per ordered pair, initial data from the first node; idempotent, checks every node first';
+REVOKE ALL ON FUNCTION multimaster.create_mesh(text[]) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.subscribe(peer_dsn text, copy_data boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_subscribe'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.subscribe(text, boolean) IS
+  'Makes this node receive the changes of one peer: a multimaster slot on the peer, a subscription here; idempotent';
+REVOKE ALL ON FUNCTION multimaster.subscribe(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.unsubscribe(peer_dsn text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_unsubscribe'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.unsubscribe(text) IS
+  'Stops receiving the changes of one peer: drops the subscription here and its slot on the peer';
+REVOKE ALL ON FUNCTION multimaster.unsubscribe(text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.add_table_mesh(tbl regclass,
+                                           policy text DEFAULT 'last_update_wins',
+                                           version_source text DEFAULT 'hlc')
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_add_table_mesh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION multimaster.add_table_mesh(regclass, text, text) IS
+  'Runs multimaster.add_table() on every node of the mesh and refreshes every subscription, so the table replicates on every link';
+REVOKE ALL ON FUNCTION multimaster.add_table_mesh(regclass, text, text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.refresh_mesh()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_refresh_mesh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION multimaster.refresh_mesh() IS
+  'Refreshes every multimaster subscription on every node, so tables registered since the last refresh replicate';
+REVOKE ALL ON FUNCTION multimaster.refresh_mesh() FROM PUBLIC;
+
+CREATE FUNCTION multimaster.drop_mesh()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_drop_mesh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION multimaster.drop_mesh() IS
+  'Removes every multimaster subscription, slot and the publication on all nodes; node identities and data stay';
+REVOKE ALL ON FUNCTION multimaster.drop_mesh() FROM PUBLIC;
+
+CREATE FUNCTION multimaster.remove_node(node_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_remove_node'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.remove_node(text) IS
+  'Takes a node out of the mesh: every link to and from it is dropped on every reachable node';
+REVOKE ALL ON FUNCTION multimaster.remove_node(text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.wait_for_sync(timeout interval DEFAULT '60 s')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mm_wait_for_sync'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.wait_for_sync(interval) IS
+  'True once every change committed on every peer before the call has been applied here; false on timeout';
+REVOKE ALL ON FUNCTION multimaster.wait_for_sync(interval) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.compare_table(tbl regclass)
+RETURNS TABLE (node_id integer, node_name text, row_count bigint,
+               checksum bigint, consistent boolean)
+AS 'MODULE_PATHNAME', 'mm_compare_table'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.compare_table(regclass) IS
+  'Row count and checksum of a table on every node, and whether all nodes agree';
+REVOKE ALL ON FUNCTION multimaster.compare_table(regclass) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._peer_slot(conninfo text, slot_name text,
+    OUT peer_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT retained_bytes bigint,
+    OUT slot_active boolean, OUT error text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mm_peer_slot'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster._peer_slot(text, text) IS
+  'Internal: position and retained WAL of a slot on a peer, or the error reaching it';
+REVOKE ALL ON FUNCTION multimaster._peer_slot(text, text) FROM PUBLIC;
+
+CREATE VIEW multimaster.status AS
+SELECT n.node_id,
+       n.node_name,
+       s.subname::text                   AS subscription,
+       s.subenabled                      AS enabled,
+       st.pid                            AS worker_pid,
+       st.received_lsn,
+       o.remote_lsn                      AS applied_lsn,
+       CASE WHEN p.peer_lsn IS NOT NULL AND p.confirmed_lsn IS NOT NULL
+            THEN GREATEST(pg_catalog.pg_wal_lsn_diff(p.peer_lsn, p.confirmed_lsn), 0)::bigint
+       END                               AS lag_bytes,
+       CASE WHEN p.peer_lsn IS NULL THEN NULL
+            WHEN p.peer_lsn <= p.confirmed_lsn THEN interval '0'
+            ELSE pg_catalog.clock_timestamp() - st.last_msg_send_time
+       END                               AS lag,
+       p.retained_bytes                  AS slot_retained_bytes,
+       coalesce(ss.apply_error_count, 0) + coalesce(ss.sync_error_count, 0) AS errors,
+       p.error                           AS last_error,
+       (SELECT count(*) FROM multimaster.conflicts c
+         WHERE c.remote_origin = n.node_id)  AS conflicts
+  FROM pg_catalog.pg_subscription s
+  JOIN pg_catalog.pg_database d ON d.oid = s.subdbid AND d.datname = pg_catalog.current_database()
+  LEFT JOIN multimaster.nodes n
+         ON n.node_id = pg_catalog.split_part(s.subname::text, '_', 2)::int
+  LEFT JOIN pg_catalog.pg_stat_subscription st
+         ON st.subid = s.oid AND st.relid IS NULL
+  LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid
+  LEFT JOIN pg_catalog.pg_replication_origin_status o
+         ON o.external_id = 'pg_' || s.oid
+  LEFT JOIN LATERAL multimaster._peer_slot(s.subconninfo, s.subslotname::text) p ON true
+ WHERE s.subname::text ~ '^multimaster_[0-9]+_[0-9]+$';
+COMMENT ON VIEW multimaster.status IS
+  'One row per peer this node receives from: subscription state, worker, positions, lag, WAL retained on the peer, errors, conflicts';
+REVOKE ALL ON multimaster.status FROM PUBLIC;

@@ -1,0 +1,979 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_mesh.c
+ *		Building and taking down the mesh: identities, publication, slots,
+ *		subscriptions, on every node, over libpq.
+ *
+ * Every ordered pair of nodes (publisher P, subscriber S) gets one logical
+ * slot on P, created with the multimaster output plugin, and one
+ * subscription on S using it, both named multimaster_<P>_<S>.  The plugin
+ * sends only changes made on P itself, so each change crosses each link
+ * once.
+ *
+ * Setup is checked before it starts: every node is reached and inspected
+ * (extension, superuser, wal_level, free slots, senders and workers, the
+ * output plugin allowed) and any problem is reported with the node and the
+ * fix before anything is created.  What is created is recorded, and undone
+ * in reverse order if a later step fails, so a failed call leaves no half
+ * mesh behind.  Existing pieces are reused, which makes every call
+ * idempotent.
+ *
+ * IDENTIFICATION
+ *		src/mm_mesh.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/varlena.h"
+
+#include "mm_catalog.h"
+#include "mm_mesh.h"
+#include "mm_remote.h"
+
+PG_FUNCTION_INFO_V1(mm_create_mesh);
+PG_FUNCTION_INFO_V1(mm_subscribe);
+PG_FUNCTION_INFO_V1(mm_unsubscribe);
+PG_FUNCTION_INFO_V1(mm_add_table_mesh);
+PG_FUNCTION_INFO_V1(mm_refresh_mesh);
+PG_FUNCTION_INFO_V1(mm_drop_mesh);
+PG_FUNCTION_INFO_V1(mm_remove_node);
+
+#define LINK_NAME_PATTERN	"^multimaster_[0-9]+_[0-9]+$"
+
+
+/* An undo step: a statement to run on a node if a later step fails. */
+typedef struct Undo
+{
+	MMRemote   *r;
+	int			kind;			/* UNDO_SQL, UNDO_SUBSCRIPTION, UNDO_SLOT */
+	char	   *arg;
+} Undo;
+
+#define UNDO_SQL			0
+#define UNDO_SUBSCRIPTION	1
+#define UNDO_SLOT			2
+
+static void
+require_superuser(const char *what)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", what),
+				 errhint("Only superusers can change multimaster configuration.")));
+}
+
+char *
+mm_link_name(int32 publisher, int32 subscriber)
+{
+	return psprintf("multimaster_%d_%d", publisher, subscriber);
+}
+
+static List *
+string_column(MMRemote *r, const char *sql)
+{
+	PGresult   *res = mm_remote_exec(r, sql, 0, NULL);
+	List	   *out = NIL;
+	int			i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		out = lappend(out, pstrdup(PQgetvalue(res, i, 0)));
+	PQclear(res);
+	return out;
+}
+
+static bool
+list_has_string(List *list, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strcmp((char *) lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
+static bool
+plugin_allowed(const char *setting)
+{
+	char	   *copy;
+	List	   *elems;
+	ListCell   *lc;
+
+	if (setting == NULL)
+		return true;			/* server predates output_plugin_libraries */
+	copy = pstrdup(setting);
+	if (!SplitIdentifierString(copy, ',', &elems))
+		return false;
+	foreach(lc, elems)
+		if (strcmp((char *) lfirst(lc), "multimaster") == 0)
+			return true;
+	return false;
+}
+
+#define SUBS_QUERY \
+	"SELECT s.subname FROM pg_catalog.pg_subscription s " \
+	"JOIN pg_catalog.pg_database d ON d.oid = s.subdbid " \
+	"WHERE d.datname = pg_catalog.current_database() AND s.subname ~ '" LINK_NAME_PATTERN "'"
+#define SLOTS_QUERY \
+	"SELECT slot_name FROM pg_catalog.pg_replication_slots " \
+	"WHERE slot_name ~ '" LINK_NAME_PATTERN "'"
+
+/*
+ * Connect to a node and check that it can take part in a mesh of n nodes.
+ * publisher: it will serve n-1 subscribers; subscriber: it will run n-1
+ * apply workers.
+ */
+static void
+probe_node(MeshNode *node, int n)
+{
+	PGresult   *res;
+	int			needed = n - 1;
+	const char *label = node->r.label;
+
+	res = mm_remote_exec(&node->r,
+						 "SELECT pg_catalog.current_setting('wal_level'),"
+						 " pg_catalog.current_setting('max_replication_slots')::int,"
+						 " (SELECT count(*) FROM pg_catalog.pg_replication_slots)::int,"
+						 " pg_catalog.current_setting('max_wal_senders')::int,"
+						 " pg_catalog.current_setting('max_logical_replication_workers')::int,"
+						 " pg_catalog.current_setting('max_worker_processes')::int,"
+						 " (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'output_plugin_libraries'),"
+						 " (SELECT system_identifier FROM pg_catalog.pg_control_system())::text"
+						 "   || '/' || pg_catalog.current_database(),"
+						 " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
+						 " (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'multimaster')",
+						 0, NULL);
+
+	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the role used to connect to %s is not a superuser", label),
+				 errdetail("Creating replication slots and subscriptions requires a superuser."),
+				 errhint("Connect as a superuser in the connection string (user=...).")));
+	if (PQgetisnull(res, 0, 9))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension multimaster is not installed on %s", label),
+				 errhint("Run CREATE EXTENSION multimaster in that database.")));
+	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("wal_level is \"%s\" on %s", PQgetvalue(res, 0, 0), label),
+				 errdetail("Logical replication needs wal_level = logical."),
+				 errhint("Set wal_level = logical in postgresql.conf of that server and restart it.")));
+	if (!plugin_allowed(PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s does not allow the multimaster output plugin", label),
+				 errdetail("output_plugin_libraries is \"%s\".", PQgetvalue(res, 0, 6)),
+				 errhint("On that node run: ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, multimaster; SELECT pg_reload_conf();")));
+
+	node->sysid_db = pstrdup(PQgetvalue(res, 0, 7));
+	node->slots = string_column(&node->r, SLOTS_QUERY);
+	node->subs = string_column(&node->r, SUBS_QUERY);
+
+	{
+		int			max_slots = atoi(PQgetvalue(res, 0, 1));
+		int			used = atoi(PQgetvalue(res, 0, 2));
+		int			free_slots = max_slots - used;
+		int			ours = list_length(node->slots);
+		int			max_senders = atoi(PQgetvalue(res, 0, 3));
+		int			max_lrw = atoi(PQgetvalue(res, 0, 4));
+		int			max_workers = atoi(PQgetvalue(res, 0, 5));
+
+		/* slots of a previous call are reused */
+		if (free_slots + Min(ours, needed) < needed)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("%s has %d free replication slots, the mesh needs %d",
+							label, free_slots, needed - Min(ours, needed)),
+					 errhint("Raise max_replication_slots (now %d) on that server and restart it.",
+							 max_slots)));
+		if (max_senders < needed)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("max_wal_senders is %d on %s, the mesh needs at least %d",
+							max_senders, label, needed),
+					 errhint("Raise max_wal_senders on that server and restart it.")));
+		if (max_lrw < needed)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("max_logical_replication_workers is %d on %s, the mesh needs at least %d",
+							max_lrw, label, needed),
+					 errdetail("Each node runs one apply worker per peer."),
+					 errhint("Raise max_logical_replication_workers on that server and restart it.")));
+		if (max_workers < needed + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("max_worker_processes is %d on %s, the mesh needs at least %d",
+							max_workers, label, needed + 1),
+					 errhint("Raise max_worker_processes on that server and restart it.")));
+	}
+	PQclear(res);
+
+	res = mm_remote_exec(&node->r,
+						 "SELECT node_id, node_name, priority FROM multimaster.nodes WHERE is_local",
+						 0, NULL);
+	node->had_identity = PQntuples(res) > 0;
+	if (node->had_identity)
+	{
+		node->id = atoi(PQgetvalue(res, 0, 0));
+		node->name = pstrdup(PQgetvalue(res, 0, 1));
+		node->priority = atoi(PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
+
+	node->had_publication =
+		mm_remote_value(&node->r,
+						"SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster'",
+						0, NULL) != NULL;
+}
+
+static void
+add_undo(List **undo, MMRemote *r, int kind, const char *arg)
+{
+	Undo	   *u = palloc(sizeof(Undo));
+
+	u->r = r;
+	u->kind = kind;
+	u->arg = pstrdup(arg);
+	*undo = lappend(*undo, u);
+}
+
+/*
+ * Drop a subscription without touching its slot (the slot is dropped on the
+ * publisher separately, which also works when the publisher is down).
+ */
+static bool
+drop_subscription(MMRemote *r, const char *name)
+{
+	const char *q = quote_identifier(name);
+
+	return mm_remote_try(r, psprintf("ALTER SUBSCRIPTION %s DISABLE", q), 0, NULL) &&
+		mm_remote_try(r, psprintf("ALTER SUBSCRIPTION %s SET (slot_name = NONE)", q), 0, NULL) &&
+		mm_remote_try(r, psprintf("DROP SUBSCRIPTION %s", q), 0, NULL);
+}
+
+/*
+ * Drop a slot, first ending the walsender still using it (its subscriber
+ * may not have noticed yet that the subscription is gone).
+ */
+static bool
+drop_slot(MMRemote *r, const char *name)
+{
+	const char *params[1] = {name};
+	int			attempt;
+
+	for (attempt = 0; attempt < 40; attempt++)
+	{
+		PGresult   *res;
+		bool		ok;
+
+		PQclear(PQexecParams(r->conn,
+							 "SELECT pg_catalog.pg_terminate_backend(active_pid) "
+							 "FROM pg_catalog.pg_replication_slots "
+							 "WHERE slot_name = $1 AND active_pid IS NOT NULL",
+							 1, NULL, params, NULL, NULL, 0));
+		res = PQexecParams(r->conn,
+						   "SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
+						   "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+						   1, NULL, params, NULL, NULL, 0);
+		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		PQclear(res);
+		if (ok)
+			return true;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 250L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ereport(WARNING,
+			(errmsg("could not drop replication slot \"%s\" on %s", name, r->label),
+			 errhint("Drop it there with pg_drop_replication_slot() once it is no longer active; a slot left behind retains WAL.")));
+	return false;
+}
+
+static void
+run_undo(List *undo)
+{
+	int			i;
+
+	for (i = list_length(undo) - 1; i >= 0; i--)
+	{
+		Undo	   *u = (Undo *) list_nth(undo, i);
+
+		if (u->r->conn == NULL)
+			continue;
+		switch (u->kind)
+		{
+			case UNDO_SQL:
+				(void) mm_remote_try(u->r, u->arg, 0, NULL);
+				break;
+			case UNDO_SUBSCRIPTION:
+				(void) drop_subscription(u->r, u->arg);
+				break;
+			case UNDO_SLOT:
+				(void) drop_slot(u->r, u->arg);
+				break;
+		}
+	}
+}
+
+static void
+register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
+			  const char *dsn)
+{
+	char		idbuf[16],
+				priobuf[16];
+	const char *params[4];
+
+	snprintf(idbuf, sizeof(idbuf), "%d", id);
+	snprintf(priobuf, sizeof(priobuf), "%d", priority);
+	params[0] = idbuf;
+	params[1] = name;
+	params[2] = priobuf;
+	params[3] = dsn;
+	PQclear(mm_remote_exec(on, "SELECT multimaster._register_peer($1::int, $2, $3::int, $4)",
+						   4, params));
+}
+
+static void
+create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
+{
+	char	   *name = mm_link_name(pub->id, sub->id);
+	const char *params[1] = {name};
+
+	if (!list_has_string(pub->slots, name))
+	{
+		PQclear(mm_remote_exec(&pub->r,
+							   "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'multimaster')",
+							   1, params));
+		add_undo(undo, &pub->r, UNDO_SLOT, name);
+		pub->slots = lappend(pub->slots, name);
+	}
+
+	if (!list_has_string(sub->subs, name))
+	{
+		PQclear(mm_remote_exec(&sub->r,
+							   psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION multimaster "
+										"WITH (create_slot = false, slot_name = %s, copy_data = %s)",
+										quote_identifier(name),
+										quote_literal_cstr(pub->dsn),
+										quote_literal_cstr(name),
+										copy_data ? "true" : "false"),
+							   0, NULL));
+		add_undo(undo, &sub->r, UNDO_SUBSCRIPTION, name);
+		sub->subs = lappend(sub->subs, name);
+	}
+}
+
+static void
+ensure_publication(MeshNode *node, List **undo)
+{
+	PQclear(mm_remote_exec(&node->r, "SELECT multimaster._ensure_publication()", 0, NULL));
+	if (!node->had_publication)
+		add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS multimaster");
+}
+
+void
+mm_close_nodes(MeshNode *nodes, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		mm_remote_close(&nodes[i].r);
+}
+
+/*
+ * Run 'body' with undo: on error, undo what was recorded, close every
+ * connection and re-raise the original error.
+ */
+#define WITH_UNDO(nodes, n, undo, body) \
+	do { \
+		MemoryContext ctx_ = CurrentMemoryContext; \
+		PG_TRY(); \
+		{ \
+			body; \
+		} \
+		PG_CATCH(); \
+		{ \
+			ErrorData  *edata_; \
+			MemoryContextSwitchTo(ctx_); \
+			edata_ = CopyErrorData(); \
+			FlushErrorState(); \
+			run_undo(undo); \
+			mm_close_nodes(nodes, n); \
+			ReThrowError(edata_); \
+		} \
+		PG_END_TRY(); \
+	} while (0)
+
+static void
+assign_identities(MeshNode *nodes, int n)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < n; i++)
+	{
+		if (nodes[i].had_identity)
+			continue;
+		nodes[i].id = nodes[i].pos;
+		nodes[i].name = psprintf("node%d", nodes[i].id);
+		nodes[i].priority = 0;
+	}
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+		{
+			if (strcmp(nodes[i].sysid_db, nodes[j].sysid_db) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s and %s are the same database", nodes[i].r.label, nodes[j].r.label),
+						 errhint("List each node once.")));
+			if (nodes[i].id == nodes[j].id || strcmp(nodes[i].name, nodes[j].name) == 0)
+			{
+				MeshNode   *fresh = nodes[i].had_identity ? &nodes[j] : &nodes[i];
+
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("%s and %s would both be node %d (\"%s\")",
+								nodes[i].r.label, nodes[j].r.label, nodes[i].id,
+								nodes[i].id == nodes[j].id ? nodes[i].name : nodes[j].name),
+						 nodes[i].had_identity && nodes[j].had_identity ?
+						 errdetail("Both were initialized with that identity.") :
+						 errdetail("Nodes without an identity take their position in the list as id."),
+						 errhint("Give %s an unused id and name with multimaster.init_node() first.",
+								 fresh->r.label)));
+			}
+		}
+}
+
+static MeshNode *
+connect_dsns(ArrayType *arr, int *n_out)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	MeshNode   *nodes;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("connection strings must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a mesh needs at least two nodes, %d given", n),
+				 errhint("List the connection strings of every node, this one included.")));
+	if (n > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a mesh of %d nodes is too large", n),
+				 errdetail("A full mesh needs n*(n-1) replication links; at most 64 nodes are supported.")));
+
+	nodes = palloc0(n * sizeof(MeshNode));
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			char	   *label;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("connection string %d is NULL", i + 1)));
+			nodes[i].pos = i + 1;
+			nodes[i].dsn = TextDatumGetCString(elems[i]);
+			label = psprintf("node %d of the list", i + 1);
+			mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, false, NULL);
+			nodes[i].r.label = psprintf("node %d of the list (%s:%s)", i + 1,
+										PQhost(nodes[i].r.conn), PQport(nodes[i].r.conn));
+		}
+	}
+	PG_CATCH();
+	{
+		mm_close_nodes(nodes, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	*n_out = n;
+	return nodes;
+}
+
+/*
+ * multimaster.create_mesh(dsns text[])
+ */
+Datum
+mm_create_mesh(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	MeshNode   *nodes;
+	int			n,
+				i,
+				j;
+	List	   *undo = NIL;
+
+	require_superuser("create a multimaster mesh");
+	PreventInTransactionBlock(true, "multimaster.create_mesh()");
+
+	nodes = connect_dsns(arr, &n);
+
+	/* check everything before creating anything */
+	WITH_UNDO(nodes, n, undo,
+			  {
+				  for (i = 0; i < n; i++)
+					  probe_node(&nodes[i], n);
+				  assign_identities(nodes, n);
+			  });
+
+	WITH_UNDO(nodes, n, undo,
+			  {
+				  for (i = 0; i < n; i++)
+				  {
+					  if (!nodes[i].had_identity)
+					  {
+						  char		idbuf[16];
+						  const char *params[2];
+
+						  snprintf(idbuf, sizeof(idbuf), "%d", nodes[i].id);
+						  params[0] = idbuf;
+						  params[1] = nodes[i].name;
+						  PQclear(mm_remote_exec(&nodes[i].r,
+												 "SELECT multimaster.init_node($1::int, $2)",
+												 2, params));
+						  add_undo(&undo, &nodes[i].r, UNDO_SQL,
+								   "DELETE FROM multimaster.nodes WHERE is_local; "
+								   "SELECT multimaster._invalidate_cache()");
+					  }
+				  }
+				  for (i = 0; i < n; i++)
+					  for (j = 0; j < n; j++)
+						  register_peer(&nodes[i].r, nodes[j].id, nodes[j].name,
+										nodes[j].priority, nodes[j].dsn);
+				  for (i = 0; i < n; i++)
+					  ensure_publication(&nodes[i], &undo);
+				  for (i = 0; i < n; i++)
+					  for (j = 0; j < n; j++)
+						  if (i != j)
+							  create_link(&nodes[i], &nodes[j], i == 0, &undo);
+			  });
+
+	mm_close_nodes(nodes, n);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The nodes of the mesh as this node knows them, connected.  Nodes that
+ * cannot be reached are skipped with a warning when missing_ok.
+ */
+MeshNode *
+mm_connect_known_nodes(int *n_out, bool missing_ok)
+{
+	MeshNode   *nodes;
+	int			n = 0,
+				i;
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		rows;
+
+	SPI_connect();
+	if (SPI_execute("SELECT node_id, node_name, priority, dsn, is_local "
+					"FROM multimaster.nodes ORDER BY node_id", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read multimaster.nodes");
+	rows = SPI_processed;
+	nodes = MemoryContextAllocZero(caller, Max(rows, 1) * sizeof(MeshNode));
+	for (i = 0; i < (int) rows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MeshNode   *node = &nodes[n];
+		bool		is_local = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		char	   *dsn = SPI_getvalue(tup, desc, 4);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		node->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		node->name = pstrdup(SPI_getvalue(tup, desc, 2));
+		node->priority = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		node->had_identity = true;
+		node->dsn = dsn ? pstrdup(dsn) : (is_local ? mm_self_dsn() : NULL);
+		node->pos = is_local ? 0 : -1;	/* 0 marks this node */
+		MemoryContextSwitchTo(old);
+
+		if (node->dsn == NULL)
+		{
+			ereport(WARNING,
+					(errmsg("node %d (\"%s\") has no connection string and is skipped",
+							node->id, node->name)));
+			continue;
+		}
+		n++;
+	}
+	SPI_finish();
+
+	for (i = 0; i < n; i++)
+	{
+		char	   *err = NULL;
+		char	   *label = psprintf("node %d (\"%s\")", nodes[i].id, nodes[i].name);
+
+		if (!mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, missing_ok, &err))
+			ereport(WARNING,
+					(errmsg("could not connect to %s, skipping it", label),
+					 errdetail_internal("%s", err)));
+	}
+	*n_out = n;
+	return nodes;
+}
+
+static void
+refresh_node(MMRemote *r)
+{
+	List	   *subs;
+	ListCell   *lc;
+
+	if (r->conn == NULL)
+		return;
+	subs = string_column(r, SUBS_QUERY);
+	foreach(lc, subs)
+		PQclear(mm_remote_exec(r,
+							   psprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)",
+										quote_identifier((char *) lfirst(lc))),
+							   0, NULL));
+}
+
+/*
+ * multimaster.refresh_mesh()
+ */
+Datum
+mm_refresh_mesh(PG_FUNCTION_ARGS)
+{
+	MeshNode   *nodes;
+	int			n,
+				i;
+	List	   *undo = NIL;
+
+	require_superuser("refresh the multimaster mesh");
+	PreventInTransactionBlock(true, "multimaster.refresh_mesh()");
+
+	nodes = mm_connect_known_nodes(&n, true);
+	WITH_UNDO(nodes, n, undo,
+			  {
+				  for (i = 0; i < n; i++)
+					  refresh_node(&nodes[i].r);
+			  });
+	mm_close_nodes(nodes, n);
+	PG_RETURN_VOID();
+}
+
+/*
+ * multimaster.add_table_mesh(tbl regclass, policy text, version_source text)
+ */
+Datum
+mm_add_table_mesh(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *relname;
+	const char *params[3];
+	MeshNode   *nodes;
+	int			n,
+				i;
+	List	   *undo = NIL;
+
+	require_superuser("register a table with multimaster");
+	PreventInTransactionBlock(true, "multimaster.add_table_mesh()");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and policy must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	params[0] = relname;
+	params[1] = TextDatumGetCString(PG_GETARG_DATUM(1));
+	params[2] = PG_ARGISNULL(2) ? "hlc" : TextDatumGetCString(PG_GETARG_DATUM(2));
+
+	nodes = mm_connect_known_nodes(&n, false);
+	WITH_UNDO(nodes, n, undo,
+			  {
+				  for (i = 0; i < n; i++)
+					  PQclear(mm_remote_exec(&nodes[i].r,
+											 "SELECT multimaster.add_table($1::regclass, $2, $3)",
+											 3, params));
+				  for (i = 0; i < n; i++)
+					  refresh_node(&nodes[i].r);
+			  });
+	mm_close_nodes(nodes, n);
+	PG_RETURN_VOID();
+}
+
+/* Take down every link of a node (and, with its publication, all of it). */
+static void
+drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
+{
+	List	   *names;
+	ListCell   *lc;
+
+	if (r->conn == NULL)
+		return;
+
+	names = string_column(r, SUBS_QUERY);
+	foreach(lc, names)
+	{
+		int32		pub,
+					sub;
+
+		if (sscanf((char *) lfirst(lc), "multimaster_%d_%d", &pub, &sub) == 2 &&
+			(only_peer == 0 || pub == only_peer))
+			(void) drop_subscription(r, (char *) lfirst(lc));
+	}
+
+	names = string_column(r, SLOTS_QUERY);
+	foreach(lc, names)
+	{
+		int32		pub,
+					sub;
+
+		if (sscanf((char *) lfirst(lc), "multimaster_%d_%d", &pub, &sub) == 2 &&
+			(only_peer == 0 || sub == only_peer))
+			(void) drop_slot(r, (char *) lfirst(lc));
+	}
+
+	if (drop_publication)
+		(void) mm_remote_try(r, "DROP PUBLICATION IF EXISTS multimaster", 0, NULL);
+}
+
+/*
+ * multimaster.drop_mesh()
+ */
+Datum
+mm_drop_mesh(PG_FUNCTION_ARGS)
+{
+	MeshNode   *nodes;
+	int			n,
+				i;
+
+	require_superuser("drop the multimaster mesh");
+	PreventInTransactionBlock(true, "multimaster.drop_mesh()");
+
+	nodes = mm_connect_known_nodes(&n, true);
+	PG_TRY();
+	{
+		/* subscriptions first everywhere, so that slots become inactive */
+		for (i = 0; i < n; i++)
+			drop_node_links(&nodes[i].r, 0, false);
+		for (i = 0; i < n; i++)
+		{
+			drop_node_links(&nodes[i].r, 0, true);
+			if (nodes[i].r.conn)
+				(void) mm_remote_try(&nodes[i].r,
+									 "DELETE FROM multimaster.nodes WHERE NOT is_local", 0, NULL);
+		}
+	}
+	PG_FINALLY();
+	{
+		mm_close_nodes(nodes, n);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/*
+ * multimaster.remove_node(node_name text)
+ */
+Datum
+mm_remove_node(PG_FUNCTION_ARGS)
+{
+	char	   *target = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MeshNode   *nodes;
+	int			n,
+				i;
+	int32		target_id = 0;
+
+	require_superuser("remove a node from the multimaster mesh");
+	PreventInTransactionBlock(true, "multimaster.remove_node()");
+
+	nodes = mm_connect_known_nodes(&n, true);
+	for (i = 0; i < n; i++)
+		if (strcmp(nodes[i].name, target) == 0)
+			target_id = nodes[i].id;
+	if (target_id == 0)
+	{
+		mm_close_nodes(nodes, n);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\" is not part of the mesh", target),
+				 errhint("The nodes are listed in multimaster.nodes.")));
+	}
+
+	PG_TRY();
+	{
+		const char *params[1];
+		char		idbuf[16];
+
+		snprintf(idbuf, sizeof(idbuf), "%d", target_id);
+		params[0] = idbuf;
+
+		/* the removed node stops receiving, the others stop receiving from it */
+		for (i = 0; i < n; i++)
+			drop_node_links(&nodes[i].r, nodes[i].id == target_id ? 0 : target_id, false);
+		for (i = 0; i < n; i++)
+		{
+			if (nodes[i].r.conn == NULL)
+				continue;
+			if (nodes[i].id == target_id)
+			{
+				drop_node_links(&nodes[i].r, 0, true);
+				(void) mm_remote_try(&nodes[i].r,
+									 "DELETE FROM multimaster.nodes WHERE NOT is_local", 0, NULL);
+			}
+			else
+				(void) mm_remote_try(&nodes[i].r,
+									 "DELETE FROM multimaster.nodes WHERE node_id = $1::int AND NOT is_local",
+									 1, params);
+		}
+	}
+	PG_FINALLY();
+	{
+		mm_close_nodes(nodes, n);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/*
+ * multimaster.subscribe(peer_dsn text, copy_data boolean)
+ */
+Datum
+mm_subscribe(PG_FUNCTION_ARGS)
+{
+	char	   *peer_dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		copy_data = PG_GETARG_BOOL(1);
+	MeshNode	nodes[2];
+	List	   *undo = NIL;
+
+	require_superuser("subscribe to a multimaster peer");
+	PreventInTransactionBlock(true, "multimaster.subscribe()");
+
+	memset(nodes, 0, sizeof(nodes));
+	nodes[0].dsn = mm_self_dsn();
+	nodes[0].pos = 1;
+	nodes[1].dsn = peer_dsn;
+	nodes[1].pos = 2;
+	mm_remote_connect(&nodes[0].r, nodes[0].dsn, "this node", false, NULL);
+	WITH_UNDO(nodes, 2, undo,
+			  {
+				  mm_remote_connect(&nodes[1].r, peer_dsn, "the peer", false, NULL);
+				  nodes[1].r.label = psprintf("the peer (%s:%s)", PQhost(nodes[1].r.conn),
+											  PQport(nodes[1].r.conn));
+				  probe_node(&nodes[0], 2);
+				  probe_node(&nodes[1], 2);
+				  if (!nodes[0].had_identity)
+					  ereport(ERROR,
+							  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							   errmsg("this node has no multimaster identity yet"),
+							   errhint("Call multimaster.init_node(node_id, node_name) first.")));
+				  if (!nodes[1].had_identity)
+					  ereport(ERROR,
+							  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							   errmsg("%s has no multimaster identity yet", nodes[1].r.label),
+							   errhint("Call multimaster.init_node(node_id, node_name) on the peer first.")));
+				  if (strcmp(nodes[0].sysid_db, nodes[1].sysid_db) == 0)
+					  ereport(ERROR,
+							  (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							   errmsg("a node cannot subscribe to itself")));
+				  if (nodes[0].id == nodes[1].id)
+					  ereport(ERROR,
+							  (errcode(ERRCODE_DUPLICATE_OBJECT),
+							   errmsg("%s has the same node id %d as this node", nodes[1].r.label,
+									  nodes[0].id),
+							   errhint("Every node of a mesh needs its own id.")));
+
+				  register_peer(&nodes[0].r, nodes[1].id, nodes[1].name, nodes[1].priority,
+								peer_dsn);
+				  register_peer(&nodes[1].r, nodes[0].id, nodes[0].name, nodes[0].priority,
+								NULL);
+				  ensure_publication(&nodes[1], &undo);
+				  create_link(&nodes[1], &nodes[0], copy_data, &undo);
+			  });
+	mm_close_nodes(nodes, 2);
+	PG_RETURN_VOID();
+}
+
+/*
+ * multimaster.unsubscribe(peer_dsn text)
+ */
+Datum
+mm_unsubscribe(PG_FUNCTION_ARGS)
+{
+	char	   *peer_dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MMRemote	self,
+				peer;
+	char	   *err = NULL;
+	char	   *name = NULL;
+	int32		local_id = mm_local_node_id(false);
+	bool		reachable;
+
+	require_superuser("unsubscribe from a multimaster peer");
+	PreventInTransactionBlock(true, "multimaster.unsubscribe()");
+
+	mm_remote_connect(&self, mm_self_dsn(), "this node", false, NULL);
+	reachable = mm_remote_connect(&peer, peer_dsn, "the peer", true, &err);
+	PG_TRY();
+	{
+		if (reachable)
+		{
+			char	   *peer_id = mm_remote_value(&peer,
+												  "SELECT node_id FROM multimaster.nodes WHERE is_local",
+												  0, NULL);
+
+			if (peer_id)
+				name = mm_link_name(atoi(peer_id), local_id);
+		}
+		else
+		{
+			const char *params[1] = {peer_dsn};
+
+			name = mm_remote_value(&self,
+								   "SELECT s.subname FROM pg_catalog.pg_subscription s "
+								   "WHERE s.subconninfo = $1 AND s.subname ~ '" LINK_NAME_PATTERN "'",
+								   1, params);
+		}
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("this node has no multimaster subscription to that peer"),
+					 reachable ? 0 : errdetail_internal("The peer could not be reached: %s", err)));
+
+		(void) drop_subscription(&self, name);
+		if (reachable)
+			(void) drop_slot(&peer, name);
+		else
+			ereport(WARNING,
+					(errmsg("replication slot \"%s\" on the unreachable peer was not dropped", name),
+					 errhint("Drop it there with pg_drop_replication_slot(); a slot left behind retains WAL.")));
+	}
+	PG_FINALLY();
+	{
+		mm_remote_close(&self);
+		mm_remote_close(&peer);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_mesh.h
+ *		Building and taking down the mesh.
+ *
+ * IDENTIFICATION
+ *		src/mm_mesh.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MM_MESH_H
+#define MM_MESH_H
+
+#include "mm_remote.h"
+
+/* What create_mesh learns about a node before touching anything. */
+typedef struct MeshNode
+{
+	MMRemote	r;
+	char	   *dsn;
+	int			pos;			/* 1-based position in the DSN array */
+	bool		had_identity;
+	int32		id;
+	char	   *name;
+	int32		priority;
+	char	   *sysid_db;		/* system identifier + database: sameness */
+	List	   *slots;			/* existing multimaster_% slot names */
+	List	   *subs;			/* existing multimaster_% subscriptions */
+	bool		had_publication;
+} MeshNode;
+
+/* name of the slot and subscription carrying publisher's changes to subscriber */
+extern char *mm_link_name(int32 publisher, int32 subscriber);
+
+extern MeshNode *mm_connect_known_nodes(int *n_out, bool missing_ok);
+extern void mm_close_nodes(MeshNode *nodes, int n);
+
+#endif							/* MM_MESH_H */
