@@ -13,7 +13,8 @@ OBJS = \
 	src/mm_output.o \
 	src/mm_remote.o \
 	src/mm_mesh.o \
-	src/mm_status.o
+	src/mm_status.o \
+	src/mm_refresh.o
 
 DATA = multimaster--1.0.sql
 PGFILEDESC = "multimaster - active-active logical replication"

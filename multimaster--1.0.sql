@@ -219,6 +219,14 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
 
+CREATE FUNCTION multimaster._schedule_refresh(tbl regclass)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mm_schedule_refresh'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster._schedule_refresh(regclass) IS
+  'Internal: after this transaction commits, a background worker refreshes the subscriptions that should now carry the table';
+REVOKE ALL ON FUNCTION multimaster._schedule_refresh(regclass) FROM PUBLIC;
+
 CREATE FUNCTION multimaster.add_table(tbl regclass,
                                       policy text DEFAULT 'last_update_wins',
                                       version_source text DEFAULT 'hlc')
@@ -377,6 +385,11 @@ BEGIN
     VALUES (add_table.tbl, canon, src)
     ON CONFLICT (relid) DO UPDATE
        SET policy = excluded.policy, version_source = excluded.version_source;
+
+    -- part of a mesh already: refresh the links once this commits
+    IF EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local) THEN
+        PERFORM multimaster._schedule_refresh(add_table.tbl);
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION multimaster.add_table(regclass, text, text) IS

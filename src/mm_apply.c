@@ -147,6 +147,27 @@ try_insert(MMExec *ex, TupleTableSlot *slot, Oid pk_index, bool fire_triggers)
 	return true;
 }
 
+typedef struct ApplyErrorInfo
+{
+	const char *table_name;
+	const char *key;
+	int32		origin;
+} ApplyErrorInfo;
+
+/*
+ * A row that cannot be written (a secondary unique key taken by another
+ * node's row, a constraint) stops the apply worker: say which row, from
+ * which node, so that the operator can resolve it.
+ */
+static void
+apply_error_callback(void *arg)
+{
+	ApplyErrorInfo *info = (ApplyErrorInfo *) arg;
+
+	errcontext("multimaster applying the row of %s with key %s written on node %d",
+			   info->table_name, info->key, info->origin);
+}
+
 /*
  * Apply an incoming row of 'rel' as "keep the greater version".  'key' is
  * the row's primary key as text (for tombstones and the conflict log).
@@ -164,6 +185,8 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	TupleTableSlot *slot;
 	MMUpsertResult result;
 	Oid			save_applying = applying_relid;
+	ApplyErrorInfo errinfo;
+	ErrorContextCallback errcallback;
 
 	exec_begin(&ex, rel);
 	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
@@ -171,6 +194,14 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	ExecCopySlot(slot, newslot);
 	slot_getallattrs(slot);
 	mm_version_from_slot(slot, info, &remote);
+
+	errinfo.table_name = info->table_name;
+	errinfo.key = key;
+	errinfo.origin = remote.origin;
+	errcallback.callback = apply_error_callback;
+	errcallback.arg = &errinfo;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 
 	applying_relid = RelationGetRelid(rel);
 	PG_TRY();
@@ -238,6 +269,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	PG_FINALLY();
 	{
 		applying_relid = save_applying;
+		error_context_stack = errcallback.previous;
 	}
 	PG_END_TRY();
 

@@ -713,9 +713,14 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	WITH_UNDO(nodes, n, undo,
 			  {
 				  for (i = 0; i < n; i++)
+				  {
+					  /* refreshed below, once registered everywhere */
+					  PQclear(mm_remote_exec(&nodes[i].r,
+											 "SET multimaster.auto_refresh = off", 0, NULL));
 					  PQclear(mm_remote_exec(&nodes[i].r,
 											 "SELECT multimaster.add_table($1::regclass, $2, $3)",
 											 3, params));
+				  }
 				  for (i = 0; i < n; i++)
 					  refresh_node(&nodes[i].r);
 			  });

@@ -22,6 +22,7 @@
 
 #include "mm_catalog.h"
 #include "mm_conflict.h"
+#include "mm_refresh.h"
 
 PG_MODULE_MAGIC;
 
@@ -48,6 +49,15 @@ _PG_init(void)
 							 "The rows are stored as text in multimaster.conflicts.",
 							 &mm_log_conflict_rows,
 							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multimaster.auto_refresh",
+							 "Refreshes the mesh's subscriptions after multimaster.add_table().",
+							 "A background worker does it once the registering transaction commits.",
+							 &mm_auto_refresh,
+							 true,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

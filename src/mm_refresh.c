@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_refresh.c
+ *		Subscription refresh after multimaster.add_table(), in the background.
+ *
+ * A table added to a publication replicates only once each subscriber has
+ * run ALTER SUBSCRIPTION ... REFRESH PUBLICATION.  That statement cannot
+ * run inside a function, and it is useless before the registering
+ * transaction commits (the peers would not see the table in the
+ * publication yet).  So add_table() starts a short-lived background worker
+ * that waits for the registering transaction to end and, if it committed:
+ *
+ *	- refreshes this node's own multimaster subscriptions, so the table
+ *	  arrives from every peer that already publishes it;
+ *	- on every peer that has the table registered too, refreshes the
+ *	  subscription that receives this node's changes.
+ *
+ * Whichever node registers the table last thus completes every link, in
+ * whatever order add_table() is called across the nodes.
+ *
+ * IDENTIFICATION
+ *		src/mm_refresh.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "mm_catalog.h"
+#include "mm_mesh.h"
+#include "mm_refresh.h"
+#include "mm_remote.h"
+
+bool		mm_auto_refresh = true;
+
+PG_FUNCTION_INFO_V1(mm_schedule_refresh);
+PGDLLEXPORT void mm_refresh_worker_main(Datum main_arg);
+
+typedef struct RefreshRequest
+{
+	TransactionId xid;
+	Oid			userid;
+	Oid			relid;
+} RefreshRequest;
+
+/*
+ * multimaster._schedule_refresh(tbl regclass): called by add_table().
+ */
+Datum
+mm_schedule_refresh(PG_FUNCTION_ARGS)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	RefreshRequest req;
+
+	if (!mm_auto_refresh)
+		PG_RETURN_BOOL(false);
+
+	req.xid = GetTopTransactionId();
+	req.userid = GetUserId();
+	req.relid = PG_GETARG_OID(0);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "multimaster");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mm_refresh_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "multimaster refresh for table %u", req.relid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "multimaster refresh");
+	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+	memcpy(worker.bgw_extra, &req, sizeof(req));
+	worker.bgw_notify_pid = 0;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker to refresh the subscriptions"),
+				 errhint("Raise max_worker_processes, or run SELECT multimaster.refresh_mesh(); once the table is registered on every node.")));
+		PG_RETURN_BOOL(false);
+	}
+	PG_RETURN_BOOL(true);
+}
+
+static void
+refresh_subscription(MMRemote *r, const char *name)
+{
+	(void) mm_remote_try(r, psprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)",
+									 quote_identifier(name)), 0, NULL);
+}
+
+void
+mm_refresh_worker_main(Datum main_arg)
+{
+	RefreshRequest req;
+	bool		committed;
+	MeshNode   *nodes;
+	int			n,
+				i;
+	int32		self_id;
+	char	   *relname;
+
+	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(req));
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), req.userid, 0);
+
+	/* wait for add_table()'s transaction to finish */
+	StartTransactionCommand();
+	XactLockTableWait(req.xid, NULL, NULL, XLTW_None);
+	committed = TransactionIdDidCommit(req.xid);
+	CommitTransactionCommand();
+	if (!committed)
+		proc_exit(0);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	relname = get_rel_name(req.relid);
+	if (relname == NULL)
+		proc_exit(0);			/* dropped meanwhile */
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(req.relid)),
+										 relname);
+	self_id = mm_local_node_id(false);
+
+	nodes = mm_connect_known_nodes(&n, true);
+	for (i = 0; i < n; i++)
+	{
+		MMRemote   *r = &nodes[i].r;
+
+		if (r->conn == NULL)
+			continue;
+		if (nodes[i].id == self_id)
+		{
+			PGresult   *res = PQexec(r->conn,
+									 "SELECT s.subname FROM pg_catalog.pg_subscription s "
+									 "JOIN pg_catalog.pg_database d ON d.oid = s.subdbid "
+									 "WHERE d.datname = pg_catalog.current_database() "
+									 "AND s.subname ~ '^multimaster_[0-9]+_[0-9]+$'");
+			int			k;
+
+			for (k = 0; PQresultStatus(res) == PGRES_TUPLES_OK && k < PQntuples(res); k++)
+				refresh_subscription(r, PQgetvalue(res, k, 0));
+			PQclear(res);
+		}
+		else
+		{
+			const char *params[1] = {relname};
+			PGresult   *res = PQexecParams(r->conn,
+										   "SELECT 1 FROM multimaster.tables "
+										   "WHERE relid = pg_catalog.to_regclass($1)",
+										   1, NULL, params, NULL, NULL, 0);
+
+			if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+				refresh_subscription(r, mm_link_name(self_id, nodes[i].id));
+			PQclear(res);
+		}
+	}
+	mm_close_nodes(nodes, n);
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	proc_exit(0);
+}
