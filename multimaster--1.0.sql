@@ -387,7 +387,7 @@ BEGIN
        SET policy = excluded.policy, version_source = excluded.version_source;
 
     -- part of a mesh already: refresh the links once this commits
-    IF EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local) THEN
+    IF EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local AND n.dsn IS NOT NULL) THEN
         PERFORM multimaster._schedule_refresh(add_table.tbl);
     END IF;
 END

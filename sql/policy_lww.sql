@@ -53,6 +53,13 @@ UPDATE lww SET v = 'upd newer', mm_origin = 2,
 UPDATE lww SET v = 'upd older', mm_origin = 2,
        mm_version = '2029-01-01 00:00:00+00', mm_generation = 3 WHERE id = 2;
 SELECT id, v, mm_origin, mm_generation FROM lww WHERE id = 2;
+-- ... and one made concurrently (same generation, other node) is a
+-- conflict either way
+UPDATE lww SET v = 'upd concurrent newer', mm_origin = 3,
+       mm_version = '2032-01-01 00:00:00+00', mm_generation = 2 WHERE id = 2;
+UPDATE lww SET v = 'upd concurrent older', mm_origin = 4,
+       mm_version = '2001-01-01 00:00:00+00', mm_generation = 2 WHERE id = 2;
+SELECT id, v, mm_origin, mm_generation FROM lww WHERE id = 2;
 
 SELECT pg_replication_origin_session_reset();
 RESET session_replication_role;
