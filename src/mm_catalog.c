@@ -410,8 +410,11 @@ mm_relinfo_get(Relation rel, Trigger *trigger)
 		(trigger == NULL || info->tgoid == trigger->tgoid))
 		return info;
 
-	if (found && info->table_name)
-		pfree(info->table_name);
+	/*
+	 * Rebuild in place.  The old table_name is not freed: a caller up the
+	 * stack may still use it (an invalidation can arrive in the middle of a
+	 * trigger call); the leak is bounded by the number of invalidations.
+	 */
 	info->valid = false;
 	info->table_name = NULL;
 

@@ -224,19 +224,22 @@ mm_tombstone_order(const char *table_name, MMRelInfo *order)
 }
 
 /*
- * Record the delete of 'key' at version 'v', unless a newer tombstone is
- * already there.  'owner' supplies the ordering (the deleted row's table).
+ * Record the delete of 'key' of the table described by 'owner' at version
+ * 'v', unless a newer tombstone is already there (the owner's policy
+ * orders them).
  */
 void
-mm_tombstone_write(const char *table_name, const char *key, const MMVersion *v)
+mm_tombstone_write(const MMRelInfo *owner, const char *key, const MMVersion *v)
 {
+	const char *table_name = owner->table_name;
 	Relation	rel;
 	MMRelInfo	info;
 	TupleTableSlot *slot;
 
 	rel = table_open(mm_catalog_relid("tombstones", false), RowExclusiveLock);
 	info = *mm_relinfo_get(rel, NULL);
-	mm_tombstone_order(table_name, &info);
+	info.policy = owner->policy;
+	info.priority_node = owner->priority_node;
 
 	slot = table_slot_create(rel, NULL);
 	ExecClearTuple(slot);

@@ -132,8 +132,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 			/* the old key is deleted, the new one written */
 			newer_of_tombstone(info, mm_key_text(info, td->tg_newslot), &prev);
 			mm_version_next(info, td->tg_newslot, &prev, node, &next);
-			mm_tombstone_write(info->table_name,
-							   mm_key_text(info, td->tg_trigslot), &next);
+			mm_tombstone_write(info, mm_key_text(info, td->tg_trigslot), &next);
 		}
 		else
 			mm_version_next(info, td->tg_newslot, &prev, node, &next);
@@ -146,7 +145,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 
 		newer_of_tombstone(info, key, &prev);
 		mm_version_next(info, NULL, &prev, node, &next);
-		mm_tombstone_write(info->table_name, key, &next);
+		mm_tombstone_write(info, key, &next);
 		return PointerGetDatum(td->tg_trigtuple);
 	}
 }
