@@ -1,0 +1,484 @@
+
+# Copyright: see the multimaster LICENSE.
+
+=pod
+
+=head1 NAME
+
+MMTest - helpers for the multimaster multi-node TAP tests
+
+=head1 SYNOPSIS
+
+  use PostgreSQL::Test::Cluster;
+  use PostgreSQL::Test::Utils;
+  use Test::More;
+  use MMTest;
+
+  my @nodes = map { new_node("node$_") } 1 .. 3;
+  create_mesh(@nodes);
+  make_table('CREATE TABLE t (id int PRIMARY KEY, v text)', @nodes);
+  add_table_mesh('t', @nodes);
+  $nodes[0]->safe_psql('postgres', "INSERT INTO t VALUES (1, 'a')");
+  wait_sync(@nodes);
+  wait_converged('t', @nodes);
+  done_testing();
+
+=head1 DESCRIPTION
+
+Every wait is a polled condition with a timeout ($MMTest::TIMEOUT seconds,
+environment MM_TEST_TIMEOUT, default 120), never a sleep.  Helpers that
+check something emit exactly one Test::More assertion (documented per
+function) and print dump_state() on failure; helpers that set something up
+die on error, so a broken setup ends the test file at once.
+
+=cut
+
+package MMTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+our @EXPORT = qw(
+  new_node dsn sql_literal sql_array create_mesh make_table add_table_mesh
+  wait_mesh_ready wait_sync wait_converged wait_quiet dump_state
+  poll_until mm_objects has_output_plugin_libraries table_digest
+  mm_slot_stats set_conf
+);
+
+our $TIMEOUT = $ENV{MM_TEST_TIMEOUT} || 120;
+
+# Deterministic text rendering of rows (timestamptz, dates) on every node.
+our $FIXED_GUCS = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+  . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres';";
+
+my $guc_opl;    # cached: does this server know output_plugin_libraries?
+
+# has_output_plugin_libraries(): true when the installed server has the
+# output_plugin_libraries setting (PostgreSQL 15.19 and later).  Asks
+# "postgres --describe-config", which needs no data directory.
+sub has_output_plugin_libraries
+{
+	return $guc_opl if defined $guc_opl;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'postgres', '--describe-config' ], '>', \$out, '2>', \$err)
+	  or die "postgres --describe-config failed: $err";
+	$guc_opl = ($out =~ /^output_plugin_libraries\t/m) ? 1 : 0;
+	return $guc_opl;
+}
+
+# new_node($name, %conf): a PostgreSQL::Test::Cluster node initialized with
+# everything a multimaster node needs (wal_level = logical, enough slots,
+# senders and workers for a mesh of up to 8 nodes, output_plugin_libraries
+# when the server has it, wal_retrieve_retry_interval = 1s), started, with
+# CREATE EXTENSION multimaster done in database postgres.
+#
+# %conf entries override or add postgresql.conf settings (values are written
+# as is: quote strings yourself, e.g. shared_buffers => '16MB' is fine,
+# output_plugin_libraries => "'pgoutput, test_decoding'"); a value of undef
+# leaves the setting out.  Keys starting with "_" are options:
+#   _extension => 0    do not create the extension
+#   _start     => 0    do not start the node (implies no extension)
+sub new_node
+{
+	my ($name, %conf) = @_;
+	my %opt;
+	for my $k (grep { /^_/ } keys %conf)
+	{
+		$opt{$k} = delete $conf{$k};
+	}
+	$opt{_start}     //= 1;
+	$opt{_extension} //= 1;
+
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+
+	my @settings = (
+		[ wal_level                       => 'logical' ],
+		[ max_replication_slots           => 12 ],
+		[ max_wal_senders                 => 12 ],
+		[ max_logical_replication_workers => 12 ],
+		[ max_worker_processes            => 24 ],
+		[ max_sync_workers_per_subscription => 2 ],
+		[ max_connections                 => 40 ],
+		[ shared_buffers                  => '32MB' ],
+		[ wal_retrieve_retry_interval     => "'1s'" ],
+		[ log_min_messages                => 'info' ],
+		[ lc_messages                     => "'C'" ],
+	);
+	push @settings,
+	  [ output_plugin_libraries => "'pgoutput, test_decoding, multimaster'" ]
+	  if has_output_plugin_libraries();
+
+	my %seen;
+	my $text = "\n# Added by MMTest::new_node\n";
+	for my $s (@settings)
+	{
+		my ($k, $v) = @$s;
+		$seen{$k} = 1;
+		$v = $conf{$k} if exists $conf{$k};
+		$text .= "$k = $v\n" if defined $v;
+	}
+	for my $k (sort keys %conf)
+	{
+		next if $seen{$k} || !defined $conf{$k};
+		$text .= "$k = $conf{$k}\n";
+	}
+	$node->append_conf('postgresql.conf', $text);
+
+	return $node unless $opt{_start};
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION multimaster')
+	  if $opt{_extension};
+	return $node;
+}
+
+# set_conf($node, name => value, ...): appends settings to the node's
+# postgresql.conf (later lines win); the caller reloads or restarts.
+sub set_conf
+{
+	my ($node, %conf) = @_;
+	$node->append_conf('postgresql.conf',
+		join("\n", map { "$_ = $conf{$_}" } sort keys %conf));
+	return;
+}
+
+# The role tests connect as: initdb's bootstrap superuser, i.e. the OS user.
+sub _user
+{
+	return $ENV{PGUSER} if $ENV{PGUSER};
+	return scalar getpwuid($>);
+}
+
+# Quote one libpq conninfo value only when it needs it.
+sub _conninfo_value
+{
+	my ($v) = @_;
+	return $v if $v =~ /^[A-Za-z0-9_.\/:,@+-]+$/;
+	$v =~ s/([\\'])/\\$1/g;
+	return "'$v'";
+}
+
+# dsn($node [, $dbname]): a libpq DSN for the node ("host=... port=...
+# dbname=postgres user=..."), values quoted only where libpq needs it, so it
+# can be embedded in an SQL literal with sql_literal().
+sub dsn
+{
+	my ($node, $db) = @_;
+	$db //= 'postgres';
+	return join ' ',
+	  'host=' . _conninfo_value($node->host),
+	  'port=' . _conninfo_value($node->port),
+	  'dbname=' . _conninfo_value($db),
+	  'user=' . _conninfo_value(_user());
+}
+
+# sql_literal($s): $s as a standard SQL string literal.
+sub sql_literal
+{
+	my ($s) = @_;
+	return 'NULL' unless defined $s;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+# sql_array(@strings): ARRAY['a', 'b', ...]::text[] with proper quoting.
+sub sql_array
+{
+	return 'ARRAY[' . join(', ', map { sql_literal($_) } @_) . ']::text[]';
+}
+
+# poll_until($what, $code [, $timeout]): calls $code every 100 ms until it
+# returns true or $timeout (default $MMTest::TIMEOUT) seconds pass.  Returns
+# the last value of $code (false on timeout).  Emits no assertion.
+sub poll_until
+{
+	my ($what, $code, $timeout) = @_;
+	$timeout //= $TIMEOUT;
+	my $deadline = time() + $timeout;
+	while (1)
+	{
+		my $r = $code->();
+		return $r if $r;
+		if (time() >= $deadline)
+		{
+			diag("timed out after ${timeout}s waiting for: $what");
+			return $r;
+		}
+		usleep(100_000);
+	}
+}
+
+# mm_objects($node): "slots=N subs=N pubs=N": counts of replication slots
+# named multimaster_%, subscriptions named multimaster_% and publications
+# named multimaster on the node (all databases for slots).
+sub mm_objects
+{
+	my ($node) = @_;
+	return $node->safe_psql(
+		'postgres', q{
+SELECT 'slots=' || (SELECT count(*) FROM pg_replication_slots
+                     WHERE slot_name LIKE 'multimaster\_%')
+    || ' subs=' || (SELECT count(*) FROM pg_subscription
+                     WHERE subname LIKE 'multimaster\_%')
+    || ' pubs=' || (SELECT count(*) FROM pg_publication
+                     WHERE pubname = 'multimaster')});
+}
+
+# create_mesh(@nodes): SELECT multimaster.create_mesh(ARRAY[dsn...]) on the
+# first node (node ids 1..N in the order given), then wait_mesh_ready().
+# Dies if create_mesh fails or the mesh does not come up.
+sub create_mesh
+{
+	my (@nodes) = @_;
+	my $sql = 'SELECT multimaster.create_mesh('
+	  . sql_array(map { dsn($_) } @nodes) . ')';
+	my ($rc, $out, $err) = $nodes[0]->psql('postgres', $sql);
+	if ($rc != 0)
+	{
+		dump_state(@nodes);
+		die "multimaster.create_mesh failed: $err\n";
+	}
+	wait_mesh_ready(@nodes)
+	  or die "mesh of " . scalar(@nodes) . " nodes did not come up\n";
+	return 1;
+}
+
+# make_table($sql, @nodes): runs $sql (e.g. CREATE TABLE ...) on every node.
+sub make_table
+{
+	my ($sql, @nodes) = @_;
+	$_->safe_psql('postgres', $sql) for @nodes;
+	return;
+}
+
+# add_table_mesh($table [, $policy], @nodes): multimaster.add_table_mesh()
+# run once on the first node, then wait_mesh_ready().  Dies on error.
+sub add_table_mesh
+{
+	my ($table, @rest) = @_;
+	my $policy = ref $rest[0] ? undef : shift @rest;
+	my @nodes = @rest;
+	my $sql = 'SELECT multimaster.add_table_mesh(' . sql_literal($table)
+	  . (defined $policy ? ', ' . sql_literal($policy) : '') . ')';
+	my ($rc, $out, $err) = $nodes[0]->psql('postgres', $sql);
+	if ($rc != 0)
+	{
+		dump_state(@nodes);
+		die "multimaster.add_table_mesh($table) failed: $err\n";
+	}
+	wait_mesh_ready(@nodes)
+	  or die "mesh not ready after add_table_mesh($table)\n";
+	return 1;
+}
+
+# wait_mesh_ready(@nodes): polls until every node has N-1 enabled
+# multimaster_% subscriptions, each with a running apply worker, and every
+# subscribed table is in state ready ('r').  Returns true, or false after
+# printing dump_state().  Emits no assertion.
+sub wait_mesh_ready
+{
+	my (@nodes) = @_;
+	my $peers = @nodes - 1;
+	my $q = qq{
+SELECT count(*) = $peers
+       AND bool_and(s.subenabled AND w.pid IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r
+                         JOIN pg_subscription s2 ON s2.oid = r.srsubid
+                        WHERE s2.subname LIKE 'multimaster\\_%'
+                          AND r.srsubstate <> 'r')
+  FROM pg_subscription s
+  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL
+ WHERE s.subname LIKE 'multimaster\\_%'};
+	for my $node (@nodes)
+	{
+		my $ok = poll_until(
+			"multimaster subscriptions ready on " . $node->name,
+			sub {
+				my ($rc, $out) = $node->psql('postgres', $q);
+				return $rc == 0 && $out eq 't';
+			});
+		if (!$ok)
+		{
+			dump_state(@nodes);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+# wait_sync(@nodes): SELECT multimaster.wait_for_sync(...) on every node in
+# turn.  Emits one assertion, failing with a diagnostic and dump_state()
+# if any node returns false or errors.  Returns true on success.
+sub wait_sync
+{
+	my (@nodes) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my @bad;
+	for my $node (@nodes)
+	{
+		my ($rc, $out, $err) = $node->psql('postgres',
+			"SELECT multimaster.wait_for_sync(interval '$TIMEOUT s')",
+			timeout => $TIMEOUT + 30);
+		push @bad, $node->name . ': ' . ($rc == 0 ? "returned '$out'" : $err)
+		  unless $rc == 0 && $out eq 't';
+	}
+	my $ok = ok(!@bad,
+		'wait_for_sync true on ' . join(', ', map { $_->name } @nodes));
+	if (!$ok)
+	{
+		diag("wait_for_sync: $_") for @bad;
+		dump_state(@nodes);
+	}
+	return $ok;
+}
+
+# table_digest($node, $table): "count|sum(hashtext(row::text))" of a table
+# under fixed TimeZone/DateStyle (so mm_version renders the same everywhere).
+sub table_digest
+{
+	my ($node, $table) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres',
+		"$FIXED_GUCS SELECT count(*) || '|' || coalesce(sum(hashtext(x::text)), 0) FROM $table x"
+	);
+	return $rc == 0 ? $out : "error: $err";
+}
+
+# wait_converged($table, @nodes): polls until every node returns the same
+# table_digest().  Emits one assertion; on timeout prints each node's digest
+# and dump_state().  Returns true on success.
+sub wait_converged
+{
+	my ($table, @nodes) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my @d;
+	my $same = poll_until(
+		"$table equal on all nodes",
+		sub {
+			@d = map { table_digest($_, $table) } @nodes;
+			return !grep { $_ ne $d[0] || /^error/ } @d;
+		});
+	my $ok = ok($same,
+		"$table converged on " . join(', ', map { $_->name } @nodes));
+	if (!$ok)
+	{
+		diag($nodes[$_]->name . ": $d[$_]") for 0 .. $#nodes;
+		dump_state(@nodes);
+	}
+	return $ok;
+}
+
+# wait_quiet(\@nodes, $window, $timeout): polls until no node's
+# pg_current_wal_insert_lsn() moves across a $window-second interval
+# (default 1 s); gives up after $timeout seconds (default 30).  Emits one
+# assertion.  This shows the mesh *becomes* quiet; it sleeps only to
+# measure, never to assert.
+sub wait_quiet
+{
+	my ($nodes, $window, $timeout) = @_;
+	$window  //= 1;
+	$timeout //= 30;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $lsns = sub {
+		join ',', map {
+			$_->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()')
+		} @$nodes;
+	};
+	my ($before, $after) = ('', '');
+	my $quiet = poll_until(
+		"WAL quiet on all nodes",
+		sub {
+			$before = $lsns->();
+			usleep(int($window * 1_000_000));
+			$after = $lsns->();
+			return $before eq $after;
+		},
+		$timeout);
+	my $ok = ok($quiet,
+		"WAL stops advancing on " . join(', ', map { $_->name } @$nodes));
+	if (!$ok)
+	{
+		diag("insert LSNs moved from $before to $after");
+		dump_state(@$nodes);
+	}
+	return $ok;
+}
+
+# mm_slot_stats($node): [total_txns, total_bytes] summed over the node's
+# multimaster_% slots in pg_stat_replication_slots.
+sub mm_slot_stats
+{
+	my ($node) = @_;
+	my $r = $node->safe_psql(
+		'postgres', q{
+SELECT coalesce(sum(total_txns), 0) || '|' || coalesce(sum(total_bytes), 0)
+  FROM pg_stat_replication_slots WHERE slot_name LIKE 'multimaster\_%'});
+	return [ split /\|/, $r ];
+}
+
+# dump_state(@nodes): diag() of each node's replication state: multimaster
+# status, subscriptions and their workers and error counts, slots, conflict
+# count, and the last ERROR/FATAL lines of its server log.  Never dies.
+sub dump_state
+{
+	my (@nodes) = @_;
+	my @queries = (
+		[ 'multimaster.status' => 'SELECT * FROM multimaster.status' ],
+		[
+			subscriptions => q{
+SELECT s.subname, s.subenabled, s.subslotname, w.pid, w.received_lsn,
+       w.latest_end_lsn, st.apply_error_count, st.sync_error_count
+  FROM pg_subscription s
+  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL
+  LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid}
+		],
+		[
+			'subscription tables' => q{
+SELECT s.subname, r.srrelid::regclass, r.srsubstate
+  FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+ WHERE r.srsubstate <> 'r'}
+		],
+		[
+			slots => q{
+SELECT s.slot_name, s.plugin, s.active, s.restart_lsn, s.confirmed_flush_lsn,
+       st.total_txns, st.total_bytes, pg_current_wal_lsn() AS current_lsn
+  FROM pg_replication_slots s
+  LEFT JOIN pg_stat_replication_slots st USING (slot_name)}
+		],
+		[
+			conflicts => q{
+SELECT kind, resolution, count(*) FROM multimaster.conflicts GROUP BY 1, 2}
+		],
+	);
+	for my $node (@nodes)
+	{
+		my $name = $node->name;
+		if (!defined $node->{_pid})
+		{
+			diag("--- $name: not running");
+			next;
+		}
+		for my $q (@queries)
+		{
+			my ($rc, $out, $err) = $node->psql('postgres',
+				$q->[1], extra_params => [ '-P', 'format=aligned', '-P',
+					'tuples_only=off' ]);
+			diag("--- $name: $q->[0]\n" . ($rc == 0 ? $out : $err));
+		}
+		my $log = eval { PostgreSQL::Test::Utils::slurp_file($node->logfile) }
+		  // '';
+		my @errs = grep { /\b(ERROR|FATAL|PANIC):/ } split /\n/, $log;
+		@errs = @errs[ -10 .. -1 ] if @errs > 10;
+		diag("--- $name: last server log errors\n" . join("\n", @errs))
+		  if @errs;
+	}
+	return;
+}
+
+1;
