@@ -632,3 +632,51 @@ SELECT n.node_id,
 COMMENT ON VIEW multimaster.status IS
   'One row per peer this node receives from: subscription state, worker, positions, lag, WAL retained on the peer, errors, conflicts';
 REVOKE ALL ON multimaster.status FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * Helpers for operating the mesh
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION multimaster.broadcast_ddl(command text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_broadcast_ddl'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster.broadcast_ddl(text) IS
+  'Runs one SQL command on every node of the mesh, this one included, in node id order; stops at the first node where it fails';
+REVOKE ALL ON FUNCTION multimaster.broadcast_ddl(text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.stagger_sequence(seq regclass, max_nodes integer DEFAULT 16)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    me      integer := multimaster.local_node_id();
+    last    bigint;
+    nextval bigint;
+BEGIN
+    PERFORM multimaster._require_superuser('change a sequence for the mesh');
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this node has no multimaster identity yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Call multimaster.init_node(node_id, node_name) first.';
+    END IF;
+    IF max_nodes IS NULL OR max_nodes < 1 OR me > max_nodes THEN
+        RAISE EXCEPTION 'max_nodes must be at least this node''s id (%)', me
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Node k draws the values congruent to k modulo max_nodes.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = seq AND relkind = 'S') THEN
+        RAISE EXCEPTION '"%" is not a sequence', seq
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    EXECUTE format('SELECT last_value FROM %s', seq) INTO last;
+    nextval := (last / max_nodes + 1) * max_nodes + (me % max_nodes);
+    EXECUTE format('ALTER SEQUENCE %s INCREMENT BY %s MINVALUE 1 RESTART WITH %s',
+                   seq, max_nodes, nextval);
+    RETURN nextval;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.stagger_sequence(regclass, integer) IS
+  'Makes a sequence hand out on this node only values congruent to the node id modulo max_nodes, so nodes never generate the same key; returns the next value';
+REVOKE ALL ON FUNCTION multimaster.stagger_sequence(regclass, integer) FROM PUBLIC;

@@ -85,6 +85,14 @@ CREATE TRIGGER t BEFORE INSERT ON wrong FOR EACH ROW EXECUTE FUNCTION multimaste
 INSERT INTO wrong VALUES (1, 'a');
 SELECT count(*) AS rows_written FROM wrong;
 
+-- staggered sequences: this node (1) draws values = 1 mod max_nodes
+CREATE SEQUENCE ids;
+SELECT nextval('ids');
+SELECT multimaster.stagger_sequence('ids', 10);
+SELECT nextval('ids'), nextval('ids');
+SELECT multimaster.stagger_sequence('ids', 0);
+SELECT multimaster.stagger_sequence('ok', 10);
+
 -- the role used above
 DROP OWNED BY mm_app;
 DROP ROLE mm_app;

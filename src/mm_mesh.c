@@ -50,6 +50,7 @@ PG_FUNCTION_INFO_V1(mm_add_table_mesh);
 PG_FUNCTION_INFO_V1(mm_refresh_mesh);
 PG_FUNCTION_INFO_V1(mm_drop_mesh);
 PG_FUNCTION_INFO_V1(mm_remove_node);
+PG_FUNCTION_INFO_V1(mm_broadcast_ddl);
 
 #define LINK_NAME_PATTERN	"^multimaster_[0-9]+_[0-9]+$"
 
@@ -978,6 +979,59 @@ mm_unsubscribe(PG_FUNCTION_ARGS)
 	{
 		mm_remote_close(&self);
 		mm_remote_close(&peer);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/*
+ * multimaster.broadcast_ddl(command text)
+ *
+ * Not atomic across nodes: each node commits on its own.  The nodes are
+ * taken in id order and the first failure stops the broadcast, naming the
+ * nodes already done, so that the operator knows where to resume.
+ */
+Datum
+mm_broadcast_ddl(PG_FUNCTION_ARGS)
+{
+	char	   *command = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MeshNode   *nodes;
+	int			n,
+				i;
+	StringInfoData done;
+
+	require_superuser("broadcast a command to the multimaster mesh");
+	PreventInTransactionBlock(true, "multimaster.broadcast_ddl()");
+
+	initStringInfo(&done);
+	nodes = mm_connect_known_nodes(&n, false);
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			PGresult   *res = PQexec(nodes[i].r.conn, command);
+			ExecStatusType st = PQresultStatus(res);
+
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+			{
+				char	   *msg = pchomp(PQresultErrorMessage(res));
+
+				PQclear(res);
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_EXCEPTION),
+						 errmsg("command failed on %s", nodes[i].r.label),
+						 errdetail_internal("%s", msg),
+						 done.len > 0 ?
+						 errhint("It was already run on %s; run it on the remaining nodes once fixed.", done.data) :
+						 errhint("It was not run on any node.")));
+			}
+			PQclear(res);
+			appendStringInfo(&done, "%s%s", done.len > 0 ? ", " : "", nodes[i].r.label);
+		}
+	}
+	PG_FINALLY();
+	{
+		mm_close_nodes(nodes, n);
 	}
 	PG_END_TRY();
 	PG_RETURN_VOID();

@@ -169,4 +169,25 @@ is(mm_objects($_), 'slots=2 subs=2 pubs=1',
   for @nodes;
 ok(wait_mesh_ready(@nodes), 'subscriptions still streaming');
 
+# DDL broadcast: one call runs the command on every node, in id order; a
+# failure names the node and where the command already ran.
+($rc, $out, $err) = $n3->psql('postgres',
+	q{SELECT multimaster.broadcast_ddl('CREATE TABLE bc (id int PRIMARY KEY)')});
+is($rc, 0, 'broadcast_ddl succeeds') or diag($err);
+is($_->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname = 'bc'}),
+	1, 'broadcast_ddl created the table on ' . $_->name)
+  for @nodes;
+$n2->safe_psql('postgres', 'CREATE TABLE bc2 (id int)');
+($rc, $out, $err) = $n1->psql('postgres',
+	q{SELECT multimaster.broadcast_ddl('CREATE TABLE bc2 (id int)')});
+isnt($rc, 0, 'broadcast_ddl stops at the first failure');
+like($err, qr/command failed on node 2.*already run on node 1/s,
+	'the error names the failing node and the nodes already done');
+
+# Mesh functions refuse to run inside a transaction block.
+($rc, $out, $err) = $n1->psql('postgres',
+	'BEGIN; SELECT multimaster.create_mesh(' . sql_array(@dsns) . '); COMMIT;');
+like($err, qr/cannot run inside a transaction block/,
+	'create_mesh inside BEGIN is refused');
+
 done_testing();
