@@ -47,6 +47,11 @@ INSERT INTO lww VALUES (12, 'from n3', 3, '2030-01-01 00:00:00+00', 1);
 INSERT INTO lww VALUES (12, 'from n2', 2, '2030-01-01 00:00:00+00', 1);
 SELECT id, v, mm_origin FROM lww WHERE id = 12;
 
+-- updates arrive as full rows too (generation > 1): logged as update_update
+INSERT INTO lww VALUES (13, 'n2 second write', 2, '2030-01-01 00:00:00+00', 2);
+INSERT INTO lww VALUES (13, 'n3 second write', 3, '2030-01-02 00:00:00+00', 2);
+SELECT id, v, mm_origin FROM lww WHERE id = 13;
+
 -- a plain UPDATE message (stock pgoutput) applies only if newer
 UPDATE lww SET v = 'upd newer', mm_origin = 2,
        mm_version = '2031-01-01 00:00:00+00', mm_generation = 2 WHERE id = 2;

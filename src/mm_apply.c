@@ -147,6 +147,13 @@ try_insert(MMExec *ex, TupleTableSlot *slot, Oid pk_index, bool fire_triggers)
 	return true;
 }
 
+/*
+ * Updates arrive as full rows too, so an incoming row that met an existing
+ * one is told apart by its history: a first write (generation 1) is an
+ * insert that collided, anything later is an update.
+ */
+#define KIND_FOR(remote) ((remote)->generation > 1 ? "update_update" : "insert_exists")
+
 typedef struct ApplyErrorInfo
 {
 	const char *table_name;
@@ -221,7 +228,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				if (cmp > 0)
 				{
 					if (!is_tombstone && mm_is_conflict(&remote, &local, true))
-						mm_log_conflict(info->table_name, key, "insert_exists",
+						mm_log_conflict(info->table_name, key, KIND_FOR(&remote),
 										"apply_remote", &local, localslot,
 										&remote, slot);
 					EvalPlanQualSetSlot(&ex.epq, localslot);
@@ -234,7 +241,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				else
 				{
 					if (!is_tombstone && mm_is_conflict(&remote, &local, false))
-						mm_log_conflict(info->table_name, key, "insert_exists",
+						mm_log_conflict(info->table_name, key, KIND_FOR(&remote),
 										"keep_local", &local, localslot,
 										&remote, slot);
 					result = MM_UPSERT_SKIPPED_OLDER;
