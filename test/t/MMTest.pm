@@ -46,6 +46,7 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(
+  replication_errors link_name
   new_node dsn sql_literal sql_array create_mesh make_table add_table_mesh
   wait_mesh_ready wait_sync wait_converged wait_quiet dump_state
   poll_until mm_objects has_output_plugin_libraries table_digest
@@ -479,6 +480,29 @@ SELECT kind, resolution, count(*) FROM multimaster.conflicts GROUP BY 1, 2}
 		  if @errs;
 	}
 	return;
+}
+
+
+# Name of the subscription (and slot) carrying node $from's changes to $to.
+sub link_name
+{
+	my ($from, $to) = @_;
+	return "multimaster_${from}_${to}";
+}
+
+# Lines of $node's server log that show replication trouble: errors raised
+# while applying or sending changes, and logical replication workers that
+# exited with an error.
+sub replication_errors
+{
+	my ($node) = @_;
+	my $log = slurp_file($node->logfile);
+	my @errors = ($log =~ /^(.*(?:ERROR|PANIC): .*\n(?:.*(?:DETAIL|HINT|CONTEXT): .*\n)*)/mg);
+	my @bad = grep {
+		/processing remote data|logical replication|\] multimaster_\d+_\d+ /
+	} @errors;
+	push @bad, ($log =~ /^(.*"logical replication worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
+	return @bad;
 }
 
 1;

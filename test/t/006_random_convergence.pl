@@ -1,0 +1,497 @@
+# Copyright: see the multimaster LICENSE.
+#
+# 006_random_convergence.pl: randomized convergence of a 3-node mesh, for
+# each conflict policy.
+#
+# Per policy, a fresh table r_<policy> (id, v) on a 3-node mesh whose nodes
+# have distinct priorities.  For a bounded number of rounds of two kinds:
+#
+#   chaos: links are randomly disabled and enabled (a disabled subscription
+#     keeps its slot, so its changes arrive late, after later changes from
+#     other nodes: deliveries reorder and writes become concurrent), and
+#     random transactions run on random nodes: INSERT ... ON CONFLICT DO
+#     UPDATE, UPDATE, DELETE (alone or two or three in one transaction) and
+#     now and then a change of primary key, over 20 keys so writes collide;
+#   split: from a synced state, every link is cut, and two or three nodes
+#     each write the same few keys once: concurrent writes with equal
+#     generations, which only the policy's tie-breaks (clock, priority) can
+#     order.
+#
+# Then every link is enabled, every node waits for sync, and:
+#
+#   - all nodes hold exactly the same rows, versions included
+#     (multimaster.compare_table and a row-by-row comparison);
+#   - each key ended at the greatest of all the versions written for it
+#     anywhere (deletes included, as their tombstones' versions), under the
+#     policy's total order (src/mm_version.c): merging is max, so nothing but
+#     that version may survive;
+#   - no apply worker ever failed.
+#
+# The run is reproducible: the seed is printed, MM_SEED=<seed> replays the
+# same choices (timing still varies).  MM_ROUNDS sets the number of rounds
+# (default 20); each policy also stops after MM_POLICY_SECONDS (default 35).
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use List::Util qw(shuffle);
+use Time::HiRes qw(time);
+
+use MMTest;
+
+my $started = time;
+my $WAIT = $ENV{MM_TEST_WAIT} // 60;
+my $ROUNDS = $ENV{MM_ROUNDS} // 20;
+my $POLICY_SECONDS = $ENV{MM_POLICY_SECONDS} // 35;
+my $KEYS = 20;
+
+my $seed = $ENV{MM_SEED} // (int(time * 1000) ^ $$) % 1_000_000_007;
+srand($seed);
+diag("006_random_convergence: MM_SEED=$seed");
+
+# Distinct priorities, deliberately not in node id order.
+my %prio = (1 => 20, 2 => 30, 3 => 10);
+
+my @policies = (
+	[ 'last_update_wins',  'lww' ],
+	[ 'node_priority',     'prio' ],
+	[ 'first_update_wins', 'first' ]);
+
+# --------------------------------------------------------------------------
+# Local helpers
+# --------------------------------------------------------------------------
+
+my @nodes;
+
+sub poll
+{
+	my ($node, $sql, $expected) = @_;
+	local $PostgreSQL::Test::Utils::timeout_default = $WAIT;
+	return $node->poll_query_until('postgres', $sql, $expected);
+}
+
+
+# All six links: [from, to].
+my @links;
+foreach my $to (1 .. 3)
+{
+	foreach my $from (1 .. 3)
+	{
+		push @links, [ $from, $to ] if $from != $to;
+	}
+}
+
+my %disabled;    # "from_to" => 1 while the link is held back
+
+sub set_link
+{
+	my ($from, $to, $enable) = @_;
+	my $sub = link_name($from, $to);
+	$nodes[ $to - 1 ]->safe_psql('postgres',
+		"ALTER SUBSCRIPTION $sub " . ($enable ? 'ENABLE' : 'DISABLE'));
+	if ($enable) { delete $disabled{"${from}_$to"}; }
+	else         { $disabled{"${from}_$to"} = 1; }
+	return;
+}
+
+# A setup step failed: the run cannot go on.
+sub bail
+{
+	my ($why) = @_;
+	fail($why);
+	dump_state(@nodes);
+	diag("006_random_convergence: MM_SEED=$seed");
+	done_testing();
+	exit 1;
+}
+
+# Enable (1) or disable (0) every link, and wait until the apply workers
+# run (or have all stopped): a write made after set_all_links(0) returns
+# reaches no other node until the links are enabled again.
+sub set_all_links
+{
+	my ($enable) = @_;
+	foreach my $l (@links)
+	{
+		my ($from, $to) = @$l;
+		set_link($from, $to, $enable) if ($disabled{"${from}_$to"} ? 1 : 0) == $enable;
+	}
+	foreach my $node (@nodes)
+	{
+		poll($node,
+			"SELECT count(*) FROM pg_catalog.pg_stat_subscription "
+			  . "WHERE subname LIKE 'multimaster\\_%' AND relid IS NULL AND pid IS NOT NULL",
+			$enable ? '2' : '0')
+		  or bail("apply workers of " . $node->name . " did not "
+			  . ($enable ? 'start' : 'stop'));
+	}
+	return;
+}
+
+# Every node has applied everything committed on the others.
+sub sync_all_nodes
+{
+	foreach my $node (@nodes)
+	{
+		$node->safe_psql('postgres', "SELECT multimaster.wait_for_sync('${WAIT}s')") eq 't'
+		  or bail("wait_for_sync timed out on " . $node->name);
+	}
+	return;
+}
+
+# $n distinct random keys.
+sub distinct_keys
+{
+	my ($n) = @_;
+	my %seen;
+	while (keys %seen < $n)
+	{
+		$seen{ 1 + int(rand($KEYS)) } = 1;
+	}
+	return shuffle(sort { $a <=> $b } keys %seen);
+}
+
+sub us_sql
+{
+	my ($col) = @_;
+	return "(extract(epoch FROM $col) * 1000000)::bigint";
+}
+
+# Rows of $tbl on $node: "id|v|mm_origin|mm_version(us)|mm_generation".
+sub rows_of
+{
+	my ($node, $tbl) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT id, v, mm_origin, " . us_sql('mm_version')
+		  . ", mm_generation FROM $tbl ORDER BY id");
+}
+
+sub dump_state_of
+{
+	my ($tbl) = @_;
+	diag("MM_SEED=$seed, table $tbl, links held back at the end of the rounds: "
+		  . join(', ', sort keys %disabled));
+	foreach my $node (@nodes)
+	{
+		my $rows = $node->safe_psql('postgres',
+			"SELECT id, v, mm_origin, mm_version, mm_generation FROM $tbl ORDER BY id");
+		my $tomb = $node->safe_psql('postgres',
+			"SELECT key, mm_origin, mm_version, mm_generation FROM multimaster.tombstones "
+			  . "WHERE table_name = multimaster._table_name('$tbl') ORDER BY key::int");
+		my $conf = $node->safe_psql('postgres',
+			"SELECT conflict_id, key, kind, resolution, local_origin, local_version, "
+			  . "local_generation, remote_origin, remote_version, remote_generation "
+			  . "FROM multimaster.conflicts WHERE table_name = multimaster._table_name('$tbl') "
+			  . "ORDER BY conflict_id");
+		diag("--- " . $node->name . " rows of $tbl:\n$rows\n--- tombstones:\n$tomb"
+			  . "\n--- conflicts:\n$conf");
+	}
+	return;
+}
+
+# The policies' total orders, as in src/mm_version.c: <0, 0, >0.
+sub vcmp
+{
+	my ($policy, $x, $y) = @_;
+	my (@kx, @ky);
+	my $px = $prio{ $x->{origin} };
+	my $py = $prio{ $y->{origin} };
+	if ($policy eq 'last_update_wins')
+	{
+		@kx = ($x->{us}, $px, $x->{origin}, $x->{gen});
+		@ky = ($y->{us}, $py, $y->{origin}, $y->{gen});
+	}
+	elsif ($policy eq 'node_priority')
+	{
+		@kx = ($x->{gen}, $px, $x->{origin}, $x->{us});
+		@ky = ($y->{gen}, $py, $y->{origin}, $y->{us});
+	}
+	else    # first_update_wins: the earlier clock wins
+	{
+		@kx = ($x->{gen}, -$x->{us}, $px, $x->{origin});
+		@ky = ($y->{gen}, -$y->{us}, $py, $y->{origin});
+	}
+	foreach my $i (0 .. $#kx)
+	{
+		return $kx[$i] <=> $ky[$i] if $kx[$i] != $ky[$i];
+	}
+	return 0;
+}
+
+
+# --------------------------------------------------------------------------
+# Mesh with distinct priorities
+# --------------------------------------------------------------------------
+
+@nodes = map { new_node("node$_") } 1 .. 3;
+foreach my $k (1 .. 3)
+{
+	$nodes[ $k - 1 ]->safe_psql('postgres',
+		"SELECT multimaster.init_node($k, 'node$k', $prio{$k})");
+}
+create_mesh(@nodes);
+
+foreach my $k (1 .. 3)
+{
+	is( $nodes[ $k - 1 ]->safe_psql('postgres',
+			"SELECT string_agg(node_id || ':' || priority, ',' ORDER BY node_id) "
+			  . "FROM multimaster.nodes"),
+		join(',', map { "$_:$prio{$_}" } 1 .. 3),
+		"node $k knows every node's priority");
+}
+
+# --------------------------------------------------------------------------
+# One randomized run per policy
+# --------------------------------------------------------------------------
+
+foreach my $p (@policies)
+{
+	my ($policy, $short) = @$p;
+	my $tbl = "r_$short";
+	my $t0 = time;
+
+	make_table("CREATE TABLE $tbl (id int PRIMARY KEY, v text)", @nodes);
+	add_table_mesh($tbl, $policy, @nodes);
+	is( join(',', map {
+			$_->safe_psql('postgres',
+				"SELECT policy FROM multimaster.tables WHERE relid = '$tbl'::regclass")
+		} @nodes),
+		join(',', ($policy) x 3),
+		"$policy: $tbl registered with $policy on every node");
+
+	my %writes;    # key => [ { origin, us, gen, v (undef: delete), node, what } ]
+	my $nwrites = 0;
+	my $nxacts = 0;
+	my $rounds = 0;
+	my $lost_tombstones = 0;
+	my $key_clashes = 0;
+	my $split_rounds = 0;
+	my @local_errors;
+	my $vers = "mm_origin, " . us_sql('mm_version') . ", mm_generation";
+
+	# SQL of one operation on key $key.  Every write reports itself on a
+	# tagged output line:  w|key|v|origin|us|gen  for a row written;
+	# d|key  then  t|key|origin|us|gen  for a delete and its tombstone
+	# (read in the deleting transaction: the delete's version).
+	my $tomb_sql = sub {
+		my ($key) = @_;
+		return "SELECT 't', key, $vers FROM multimaster.tombstones "
+		  . "WHERE table_name = multimaster._table_name('$tbl') AND key = '$key';";
+	};
+	my $op_sql = sub {
+		my ($kind, $key, $val, $key2) = @_;
+		return "INSERT INTO $tbl (id, v) VALUES ($key, '$val') "
+		  . "ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING 'w', id, v, $vers;"
+		  if $kind eq 'upsert';
+		return "UPDATE $tbl SET v = '$val' WHERE id = $key RETURNING 'w', id, v, $vers;"
+		  if $kind eq 'update';
+		return "DELETE FROM $tbl WHERE id = $key RETURNING 'd', id; " . $tomb_sql->($key)
+		  if $kind eq 'delete';
+		# a change of primary key: the old key is deleted, the new one written
+		return "UPDATE $tbl SET id = $key2, v = '$val' WHERE id = $key "
+		  . "RETURNING 'd', $key; " . $tomb_sql->($key)
+		  . " SELECT 'w', id, v, $vers FROM $tbl WHERE id = $key2 AND v = '$val';";
+	};
+
+	# Run one transaction of @$ops on node $k; record what it wrote.
+	my $run_xact = sub {
+		my ($k, $ops, $tag) = @_;
+		my $node = $nodes[ $k - 1 ];
+		my $sql = "BEGIN;\n";
+		foreach my $j (0 .. $#$ops)
+		{
+			my ($kind, $key, $key2) = @{ $ops->[$j] };
+			$sql .= $op_sql->($kind, $key, "${tag}s$j", $key2) . "\n";
+		}
+		$sql .= "COMMIT;\n";
+		$nxacts++;
+
+		my ($rc, $out, $err) = $node->psql('postgres', $sql);
+		if ($rc != 0)
+		{
+			# only a key change onto a key this node holds may fail
+			if ($ops->[0][0] eq 'rekey' && $err =~ /duplicate key value/)
+			{
+				$key_clashes++;
+			}
+			else
+			{
+				push @local_errors, "node $k: $err";
+			}
+			return;
+		}
+
+		my %deleted;
+		foreach my $line (split /\n/, $out)
+		{
+			my @f = split /\|/, $line, -1;
+			my $w;
+			if ($f[0] eq 'w')
+			{
+				$w = { key => $f[1], v => $f[2], origin => $f[3], us => $f[4], gen => $f[5] };
+			}
+			elsif ($f[0] eq 'd')
+			{
+				$deleted{ $f[1] } = 1;
+			}
+			elsif ($f[0] eq 't' && delete $deleted{ $f[1] })
+			{
+				$w = { key => $f[1], v => undef, origin => $f[2], us => $f[3], gen => $f[4] };
+			}
+			next unless $w;
+			$w->{node} = $k;
+			$w->{what} = join('+', map { $_->[0] } @$ops);
+			push @{ $writes{ $w->{key} } }, $w;
+			$nwrites++;
+		}
+		foreach my $key (keys %deleted)
+		{
+			$lost_tombstones++;
+			diag("node $k deleted key $key of $tbl but no tombstone is visible");
+		}
+		return;
+	};
+	my $random_kind = sub {
+		my $x = rand();
+		return $x < 0.45 ? 'upsert' : $x < 0.75 ? 'update' : 'delete';
+	};
+
+	for my $round (1 .. $ROUNDS)
+	{
+		last if time - $t0 > $POLICY_SECONDS;
+		$rounds++;
+
+		if (rand() < 0.3)
+		{
+			# Split round: from a common state, every node cut off from
+			# every other, two or three nodes each write the same keys once.
+			# Their writes have equal generations: the policy's tie-breaks
+			# (clock, priority) decide.
+			$split_rounds++;
+			set_all_links(1);
+			sync_all_nodes();
+			set_all_links(0);
+			foreach my $key (distinct_keys(2 + int(rand(3))))
+			{
+				my @writers = (shuffle(1 .. 3))[ 0 .. 1 + int(rand(2)) ];
+				$run_xact->($_, [ [ $random_kind->(), $key ] ], "r${round}n${_}k$key")
+				  foreach @writers;
+			}
+			next;
+		}
+
+		# Chaos round: flip some links, then a few transactions on random
+		# nodes, most of one statement, some of two or three (keys in
+		# ascending order, so that two transactions never wait for each
+		# other's rows in opposite orders), now and then a key change.
+		foreach my $l (@links)
+		{
+			next unless rand() < 0.25;
+			my ($from, $to) = @$l;
+			set_link($from, $to, $disabled{"${from}_$to"} ? 1 : 0);
+		}
+		my $n = 3 + int(rand(6));
+		for my $i (1 .. $n)
+		{
+			my $k = 1 + int(rand(3));
+			my $r = rand();
+			my @ops;
+			if ($r < 0.06)
+			{
+				my ($key, $key2) = distinct_keys(2);
+				@ops = ([ 'rekey', $key, $key2 ]);
+			}
+			else
+			{
+				@ops = map { [ $random_kind->(), $_ ] }
+				  sort { $a <=> $b } distinct_keys($r < 0.25 ? 2 + int(rand(2)) : 1);
+			}
+			$run_xact->($k, \@ops, "r${round}n${k}x$i");
+		}
+	}
+
+	my $held = join(', ', sort keys %disabled) || 'none';
+	note("$policy: $rounds rounds ($split_rounds split), $nxacts transactions, $nwrites writes, "
+		  . "$key_clashes key changes refused (key taken); held back at the end: $held");
+	is($lost_tombstones, 0, "$policy: every local delete wrote a tombstone");
+	is(scalar(@local_errors), 0, "$policy: no local write failed")
+	  or diag(join("\n", @local_errors));
+
+	# Release everything and wait.
+	set_all_links(1);
+	wait_sync(@nodes);
+
+	# All nodes identical, right after wait_for_sync.
+	my @rows = map { rows_of($_, $tbl) } @nodes;
+	my $identical = ($rows[0] eq $rows[1] && $rows[0] eq $rows[2]);
+	ok($identical, "$policy: all nodes hold identical rows (id, v, mm_origin, mm_version, mm_generation)");
+	if (!$identical)
+	{
+		# Lag or divergence?
+		my $later = wait_converged($tbl, @nodes);
+		diag("$policy: after more waiting the nodes "
+			  . ($later ? 'converged (wait_for_sync returned early)' : 'still differ'));
+		@rows = map { rows_of($_, $tbl) } @nodes;
+	}
+	is( $nodes[0]->safe_psql('postgres',
+			"SELECT bool_and(consistent) || '|' || count(*) "
+			  . "FROM multimaster.compare_table('$tbl')"),
+		'true|3', "$policy: compare_table consistent on 3 nodes");
+
+	# Each key holds the greatest version written for it anywhere.
+	my %expected;
+	foreach my $key (keys %writes)
+	{
+		my ($best) = sort { vcmp($policy, $b, $a) } @{ $writes{$key} };
+		next unless defined $best->{v};
+		$expected{$key} = join('|', $key, $best->{v}, $best->{origin}, $best->{us}, $best->{gen});
+	}
+	my $want = join("\n", map { $expected{$_} } sort { $a <=> $b } keys %expected);
+	my $oracle_ok = 1;
+	for my $i (0 .. $#nodes)
+	{
+		is($rows[$i], $want, "$policy: " . $nodes[$i]->name . " holds the greatest version of every key")
+		  or $oracle_ok = 0;
+	}
+	if (!$oracle_ok)
+	{
+		foreach my $key (sort { $a <=> $b } keys %writes)
+		{
+			diag("$policy key $key writes: " . join('; ',
+				map { sprintf('%s on n%d -> (o%d, %d us, g%d) %s',
+						$_->{what}, $_->{node}, $_->{origin}, $_->{us}, $_->{gen},
+						$_->{v} // 'DELETED') } @{ $writes{$key} }));
+		}
+	}
+
+	note("$policy: conflicts logged per node: " . join(', ', map {
+		$_->safe_psql('postgres',
+			"SELECT count(*) FROM multimaster.conflicts "
+			  . "WHERE table_name = multimaster._table_name('$tbl')")
+	} @nodes));
+	dump_state_of($tbl) unless $identical && $oracle_ok;
+	note(sprintf('%s: %.1f s', $policy, time - $t0));
+}
+
+# --------------------------------------------------------------------------
+# No apply worker ever failed
+# --------------------------------------------------------------------------
+
+foreach my $node (@nodes)
+{
+	is( $node->safe_psql('postgres',
+			"SELECT coalesce(sum(apply_error_count + sync_error_count), 0) "
+			  . "FROM pg_catalog.pg_stat_subscription_stats"),
+		'0',
+		'no apply or sync error on ' . $node->name);
+	my @bad = replication_errors($node);
+	is(scalar(@bad), 0, 'no apply worker or walsender error logged on ' . $node->name)
+	  or diag(join('', @bad));
+}
+
+diag("006_random_convergence: MM_SEED=$seed") unless Test::More->builder->is_passing;
+note(sprintf('006_random_convergence: %.1f s', time - $started));
+done_testing();
