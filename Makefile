@@ -21,6 +21,8 @@ PGFILEDESC = "multimaster - active-active logical replication"
 
 REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse
 REGRESS_OPTS = --inputdir=. --dbname=multimaster_regression
+ISOLATION = insert_vs_delete
+ISOLATION_OPTS = --inputdir=test/isolation --dbname=multimaster_isolation
 
 PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)

@@ -27,7 +27,9 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/tableam.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "replication/origin.h"
 #include "utils/builtins.h"
@@ -117,6 +119,23 @@ local_write(TriggerData *td, const MMRelInfo *info)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
+		TupleTableSlot *existing = table_slot_create(rel, NULL);
+
+		/*
+		 * A row of this key that a concurrent transaction is deleting must
+		 * not be overtaken: our insert would wait for that delete at its
+		 * unique check, after we stamped it, and carry a version older than
+		 * the delete's tombstone (peers would then drop it).  Looking the
+		 * key up waits for such a writer, and a key-share lock on a live row
+		 * keeps it from being deleted until we commit (our insert then
+		 * meets it: a duplicate key, or ON CONFLICT's update, which stamps
+		 * on the locked row).
+		 */
+		slot_getallattrs(td->tg_trigslot);
+		(void) RelationFindReplTupleByIndex(rel, info->pk_index, LockTupleKeyShare,
+											td->tg_trigslot, existing);
+		ExecDropSingleTupleTableSlot(existing);
+
 		prev.isnull = true;
 		newer_of_tombstone(info, mm_key_text(info, td->tg_trigslot), &prev);
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);

@@ -9,6 +9,7 @@
 # against throwaway servers under a fresh /tmp directory:
 #
 #   regress  pg_regress tests listed in the Makefile's REGRESS variable,
+#            then the isolation tests of its ISOLATION variable,
 #            on a private cluster (loopback and unix socket only);
 #   pgtap    test/pgtap/*.sql with pg_prove, same cluster, fresh database;
 #   tap      test/t/*.pl (multi-node) with prove and PostgreSQL::Test::Cluster.
@@ -474,6 +475,42 @@ run_regress() {
 }
 
 # ---------------------------------------------------------------------------
+# Stage 1b: isolation tests (concurrent sessions on one node)
+# ---------------------------------------------------------------------------
+run_isolation() {
+	local tests=() rc=0 out passed failed missing
+	local mk=$WORK/print-var.mk
+	local iso=$PKGLIBDIR/pgxs/src/test/isolation/pg_isolation_regress
+	read -r -a tests <<<"$(make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" print-var-ISOLATION 2>/dev/null | tr '\n' ' ')"
+	say "Stage 1b: isolation (${#tests[@]} tests: ${tests[*]:-none})"
+	if [ ${#tests[@]} -eq 0 ]; then
+		note "no tests in the Makefile's ISOLATION variable, skipped"
+		return
+	fi
+	if [ ! -x "$iso" ]; then
+		stage_error isolation "$iso not found"
+		return
+	fi
+	mkdir -p "$WORK/isolation"
+	chown postgres:postgres "$WORK/isolation"
+	out=$WORK/isolation/isolation.out
+	as_pg "$iso" --inputdir="$SRC/test/isolation" --outputdir="$WORK/isolation" \
+		--bindir="$PGBIN" --host="$SOCK" --port="$PORT" --user=postgres \
+		--dbname=multimaster_isolation "${tests[@]}" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	passed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+ok' "$out" || true)
+	failed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+FAILED' "$out" || true)
+	missing=$(( ${#tests[@]} - passed - failed ))
+	[ "$missing" -lt 0 ] && missing=0
+	if [ -s "$WORK/isolation/regression.diffs" ] && { [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
+		note "--- regression.diffs:"
+		cat "$WORK/isolation/regression.diffs"
+	fi
+	stage_result isolation "$passed" $((failed + missing)) \
+		"$( [ "$missing" -gt 0 ] && printf '%d did not run' "$missing" )"
+}
+
+# ---------------------------------------------------------------------------
 # Stage 2: pgTAP
 # ---------------------------------------------------------------------------
 run_pgtap() {
@@ -560,7 +597,7 @@ run_tap() {
 # ---------------------------------------------------------------------------
 if [ "$RUN_REGRESS" = 1 ] || [ "$RUN_PGTAP" = 1 ]; then
 	if start_cluster; then
-		if [ "$RUN_REGRESS" = 1 ]; then run_regress; fi
+		if [ "$RUN_REGRESS" = 1 ]; then run_regress; run_isolation; fi
 		if [ "$RUN_PGTAP" = 1 ]; then run_pgtap; fi
 		# The TAP tests start their own nodes: free this one's memory first.
 		stop_cluster "$DATA"
