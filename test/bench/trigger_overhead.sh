@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# test/bench/trigger_overhead.sh: what the multimaster row trigger costs.
+#
+#   sudo test/bench/trigger_overhead.sh [seconds]      (default 20 per run)
+#
+# Runs the classic recipe's write mix (test/bench/trigger_overhead_workload.sql:
+# 5 upserts, 5 updates, 2 deletes = 12 row writes per transaction) with
+# pgbench -M prepared -n -c 4 -j 2 against three variants of the table
+# mm(id int primary key, info text, mod_time timestamp, mm_origin int,
+# mm_version timestamptz, mm_generation bigint):
+#
+#   (a) none     no trigger (same columns, so the same row width);
+#   (b) C        multimaster.add_table('mm'): the C trigger
+#                "000_multimaster_resolve" and multimaster.tombstones;
+#   (c) PL/pgSQL the same local-write work in PL/pgSQL with an identical
+#                tombstone table (test/bench/trigger_overhead_plpgsql.sql).
+#
+# Each run gets a fresh database copied from a per-variant template holding
+# the same pre-populated rows.  Runs are interleaved in rounds (the order is
+# rotated each round) and the median TPS of each variant is reported, with
+# the trigger cost per row written estimated as
+# (1/TPS_variant - 1/TPS_none) / 12.
+#
+# As root: installs the missing Debian packages (postgresql-15,
+# postgresql-server-dev-15, make, gcc), builds a copy of the repository's
+# sources and installs the extension, then runs one throwaway server as the
+# `postgres` user under a fresh /tmp directory (loopback port, unix socket in
+# that directory), stopped on exit.  Takes about 9 x (seconds + 2) + 35 s:
+# under 4 minutes with the default 20 s.
+#
+# Environment: MM_BENCH_ROUNDS (3), MM_BENCH_ROWS (30000), MM_BENCH_PORT
+# (first port tried, 55432), MM_BENCH_WARMUP (seconds of untimed warm-up,
+# 5), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1 (keep
+# the temp directory: server log, pgbench logs).
+set -euo pipefail
+
+PGVER=15
+PGBIN=/usr/lib/postgresql/$PGVER/bin
+export PG_CONFIG=$PGBIN/pg_config
+export PATH=$PGBIN:$PATH
+export DEBIAN_FRONTEND=noninteractive
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$SCRIPT_DIR/../.." && pwd -P)
+
+DURATION=${1:-20}
+ROUNDS=${MM_BENCH_ROUNDS:-3}
+ROWS=${MM_BENCH_ROWS:-30000}
+WARMUP=${MM_BENCH_WARMUP:-5}
+CLIENTS=4
+THREADS=2
+WRITES_PER_TXN=12
+VARIANTS=(none c plpgsql)
+declare -A LABEL=(
+	[none]='(a) no trigger'
+	[c]='(b) multimaster C trigger'
+	[plpgsql]='(c) PL/pgSQL equivalent'
+)
+
+warn() { printf 'trigger_overhead: %s\n' "$*" >&2; }
+die() { warn "$*"; exit 1; }
+note() { printf '%s\n' "$*" >&2; }
+
+case $DURATION in
+-h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+esac
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "seconds must be a positive integer, not '$DURATION'"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_ROUNDS must be a positive integer"
+if ! [[ $ROWS =~ ^[1-9][0-9]*$ ]] || [ "$ROWS" -lt 2 ]; then
+	die "MM_BENCH_ROWS must be an integer >= 2"
+fi
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "MM_BENCH_WARMUP must be a non-negative integer"
+[ "$(id -u)" = 0 ] || die "run as root (sudo $0): installs packages and runs the server as 'postgres'"
+
+WORK=
+DATA=
+SERVER_STARTED=0
+
+# Commands as the postgres user, with a clean libpq environment.
+as_pg() {
+	(cd "$WORK" && runuser -u postgres -- env \
+		-u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGOPTIONS -u PGPASSWORD \
+		-u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE -u PGDATA -u PGSSLMODE \
+		HOME="$WORK" PATH="$PATH" LANG=C.UTF-8 LC_MESSAGES=C "$@" </dev/null)
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+on_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
+	if [ "$SERVER_STARTED" = 1 ]; then
+		as_pg pg_ctl -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+			as_pg pg_ctl -D "$DATA" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
+			warn "could not stop the server of $DATA"
+	fi
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "$rc" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
+			note "kept $WORK (server.log, pgbench logs)"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# Packages, build, install
+# ---------------------------------------------------------------------------
+PACKAGES=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc)
+pkg_installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+missing=()
+for p in "${PACKAGES[@]}"; do
+	pkg_installed "$p" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	note "installing: ${missing[*]}"
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends --no-upgrade \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"${missing[@]}" >&2
+fi
+for tool in "$PG_CONFIG" initdb pg_ctl psql pgbench postgres; do
+	command -v "$tool" >/dev/null || die "missing $tool after install"
+done
+id postgres >/dev/null 2>&1 || die "no 'postgres' system user (created by postgresql-common)"
+
+WORK=$(mktemp -d /tmp/mm-bench.XXXXXX)
+chmod 755 "$WORK"
+DATA=$WORK/data
+SOCK=$WORK/sock
+mkdir -p "$SOCK" "$WORK/logs"
+
+if [ "${MM_BENCH_SKIP_BUILD:-0}" != 1 ]; then
+	# Built from a copy: the working tree stays untouched (no objects written
+	# into it while others edit it) and stale objects are not reused.
+	note "building multimaster from $REPO"
+	mkdir -p "$WORK/build"
+	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.bc' --exclude='*.so' \
+		Makefile ./*.control ./*.sql src) | tar -C "$WORK/build" -xf -
+	if ! make -C "$WORK/build" PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 ||
+		! make -C "$WORK/build" PG_CONFIG="$PG_CONFIG" install >>"$WORK/build.log" 2>&1; then
+		cat "$WORK/build.log" >&2
+		die "build or install failed"
+	fi
+fi
+[ -f "$("$PG_CONFIG" --sharedir)/extension/multimaster.control" ] ||
+	die "multimaster is not installed"
+
+# ---------------------------------------------------------------------------
+# Server
+# ---------------------------------------------------------------------------
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+PORT=${MM_BENCH_PORT:-55432}
+while ! port_free "$PORT"; do
+	PORT=$((PORT + 1))
+	[ "$PORT" -le $(( ${MM_BENCH_PORT:-55432} + 200 )) ] || die "no free port found"
+done
+
+chown -R postgres:postgres "$WORK"
+chmod 700 "$SOCK"
+if ! as_pg initdb -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+	--lc-messages=C --no-sync >"$WORK/initdb.log" 2>&1; then
+	cat "$WORK/initdb.log" >&2
+	die "initdb failed"
+fi
+
+# Settings: the server, not the disk, is what is measured.
+SETTINGS=(
+	"shared_buffers = 256MB"
+	"synchronous_commit = off"
+	"wal_level = logical"
+	"max_wal_size = 4GB"
+	"checkpoint_timeout = 30min"
+	"autovacuum = off"
+	"jit = off"
+)
+if as_pg postgres --describe-config 2>/dev/null | cut -f1 | grep -qx output_plugin_libraries; then
+	SETTINGS+=("output_plugin_libraries = 'pgoutput, test_decoding, multimaster'")
+fi
+{
+	printf "listen_addresses = '127.0.0.1'\n"
+	printf "port = %s\n" "$PORT"
+	printf "unix_socket_directories = '%s'\n" "$SOCK"
+	printf '%s\n' "${SETTINGS[@]}"
+} >>"$DATA/postgresql.conf"
+
+if ! as_pg pg_ctl -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null; then
+	cat "$WORK/server.log" >&2
+	die "server did not start"
+fi
+SERVER_STARTED=1
+
+psql_q() {	# db sql...: unaligned, tuples only, stop on error
+	local db=$1
+	shift
+	as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres \
+		-d "$db" -At "$@"
+}
+
+PG_VERSION=$(psql_q postgres -c 'SELECT version()')
+
+# ---------------------------------------------------------------------------
+# Templates: the same rows in every variant
+# ---------------------------------------------------------------------------
+cp "$SCRIPT_DIR/trigger_overhead_workload.sql" "$SCRIPT_DIR/trigger_overhead_plpgsql.sql" "$WORK/"
+chown postgres:postgres "$WORK"/*.sql
+
+# Rows carry an old version (1 Jan 2024, node 1, generation 1), so the first
+# write of each one goes through the "newer than the old version" path, and
+# REPLICA IDENTITY FULL everywhere (what add_table sets for a table with a
+# text column): only the triggers make the variants differ.
+populate_sql="
+CREATE TABLE public.mm (
+    id int PRIMARY KEY, info text, mod_time timestamp,
+    mm_origin integer, mm_version timestamptz, mm_generation bigint);
+INSERT INTO public.mm
+SELECT g, md5(g::text), timestamp '2024-01-01', 1, timestamptz '2024-01-01 00:00:00+00', 1
+  FROM generate_series(1, $ROWS) g;
+ALTER TABLE public.mm REPLICA IDENTITY FULL;"
+
+make_template() {	# variant
+	local v=$1 db=tmpl_$1
+	psql_q postgres -c "CREATE DATABASE $db"
+	psql_q "$db" -c "$populate_sql"
+	case $v in
+	c)
+		psql_q "$db" -c "CREATE EXTENSION multimaster" \
+			-c "SELECT multimaster.init_node(1, 'n1')" \
+			-c "SELECT multimaster.add_table('public.mm')" >/dev/null
+		;;
+	plpgsql)
+		psql_q "$db" -f "$WORK/trigger_overhead_plpgsql.sql"
+		psql_q "$db" -c "CREATE TRIGGER \"000_multimaster_resolve\"
+			BEFORE INSERT OR UPDATE OR DELETE ON public.mm FOR EACH ROW
+			EXECUTE FUNCTION mmbench.resolve('1', 'public.mm')" \
+			-c 'ALTER TABLE public.mm ENABLE ALWAYS TRIGGER "000_multimaster_resolve"'
+		;;
+	esac
+	# Only mm: VACUUM of the still empty tombstone table would record it as
+	# empty, and the PL/pgSQL lookups would then be planned (and cached) as
+	# sequential scans of a table that grows to thousands of rows.
+	psql_q "$db" -c "VACUUM (FREEZE, ANALYZE) public.mm"
+	if [ "$v" = plpgsql ]; then
+		# the generic plan the trigger's tombstone lookup will cache
+		psql_q "$db" -c "SET plan_cache_mode = force_generic_plan" \
+			-c "PREPARE q(text, text) AS SELECT t.mm_version FROM mmbench.tombstones t
+				WHERE t.table_name = \$1 AND t.key = \$2" \
+			-c "EXPLAIN (COSTS OFF) EXECUTE q('public.mm', '1')" | grep -q 'Index Scan' ||
+			die "the PL/pgSQL tombstone lookup is not planned as an index scan"
+	fi
+	# the table must be the same in every variant
+	psql_q "$db" -c "SELECT count(*), sum(hashtext(t::text)),
+		(SELECT relreplident FROM pg_class WHERE oid = 'public.mm'::regclass),
+		(SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+		   FROM pg_attribute WHERE attrelid = 'public.mm'::regclass AND attnum > 0 AND NOT attisdropped)
+		FROM public.mm t"
+}
+
+note "preparing templates ($ROWS rows each)"
+declare -A SHAPE=()
+for v in "${VARIANTS[@]}"; do
+	make_template "$v" >"$WORK/shape_$v"
+	SHAPE[$v]=$(cat "$WORK/shape_$v")
+done
+if [ "${SHAPE[none]}" != "${SHAPE[c]}" ] || [ "${SHAPE[none]}" != "${SHAPE[plpgsql]}" ]; then
+	printf '%s: %s\n' none "${SHAPE[none]}" c "${SHAPE[c]}" plpgsql "${SHAPE[plpgsql]}" >&2
+	die "the variants' tables differ"
+fi
+# the triggers are there (and only there)
+[ "$(psql_q tmpl_none -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.mm'::regclass")" = 0 ] ||
+	die "variant (a) has a trigger"
+for v in c plpgsql; do
+	[ "$(psql_q "tmpl_$v" -c "SELECT tgenabled FROM pg_trigger
+		WHERE tgrelid = 'public.mm'::regclass AND tgname = '000_multimaster_resolve'")" = A ] ||
+		die "variant $v has no ENABLE ALWAYS trigger 000_multimaster_resolve"
+done
+
+# ---------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------
+wait_no_backends() {	# db: backends gone = their statistics are flushed
+	local db=$1 i
+	for i in $(seq 1 100); do
+		[ "$(psql_q postgres -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db'")" = 0 ] &&
+			return 0
+		sleep 0.1
+	done
+	die "backends of $db did not exit"
+}
+
+declare -A TPS=() WRITES=() TOMBS=() STALE=()
+RESULT_TPS='' RESULT_WRITES='' RESULT_TOMBS='' RESULT_STALE=''
+
+
+run_one() {	# variant seconds tag
+	local v=$1 secs=$2 tag=$3 db=run_$1 log out txns stats tomb_table
+	psql_q postgres -c "CREATE DATABASE $db TEMPLATE tmpl_$v"
+	psql_q "$db" -c "SELECT count(*) FROM public.mm" -c "CHECKPOINT" >/dev/null
+	log=$WORK/logs/$tag.log
+	if ! as_pg pgbench -h "$SOCK" -p "$PORT" -U postgres -M prepared -n \
+		-c "$CLIENTS" -j "$THREADS" -T "$secs" -P 1 -D rows="$ROWS" \
+		-f "$WORK/trigger_overhead_workload.sql" "$db" >"$log" 2>&1; then
+		cat "$log" >&2
+		die "pgbench failed ($tag)"
+	fi
+	out=$(cat "$log")
+	RESULT_TPS=$(awk '/^tps = / { printf "%.1f", $3; exit }' <<<"$out")
+	txns=$(awk -F': *' '/^number of transactions actually processed/ { split($2, a, "/"); print a[1]; exit }' <<<"$out")
+	if [ -z "$RESULT_TPS" ] || [ -z "$txns" ] || [ "$txns" = 0 ] ||
+		grep -qiE '^number of failed transactions: [1-9]|aborted' <<<"$out"; then
+		cat "$log" >&2
+		die "pgbench run $tag did not complete cleanly"
+	fi
+	wait_no_backends "$db"
+	stats=$(psql_q "$db" -c "SELECT n_tup_ins + n_tup_upd + n_tup_del
+		FROM pg_stat_user_tables WHERE relid = 'public.mm'::regclass")
+	RESULT_WRITES=$(awk -v w="$stats" -v t="$txns" 'BEGIN { printf "%.2f", w / t }')
+	RESULT_TOMBS=- RESULT_STALE=-
+	if [ "$v" != none ]; then
+		case $v in
+		c) tomb_table=multimaster.tombstones ;;
+		*) tomb_table=mmbench.tombstones ;;
+		esac
+		RESULT_TOMBS=$(psql_q "$db" -c "SELECT count(*) FROM $tomb_table WHERE table_name = 'public.mm'")
+		# The trigger did its job: deletes left tombstones, every row has a
+		# version of this node, and rows were stamped during the run.
+		[ "$RESULT_TOMBS" -gt 0 ] || die "variant $v wrote no tombstones ($tag)"
+		[ "$(psql_q "$db" -c "SELECT count(*) FILTER (WHERE mm_version IS NULL OR mm_origin <> 1) = 0
+			AND count(*) FILTER (WHERE mm_version > timestamptz '2024-01-01 00:00:00+00') > 0
+			FROM public.mm")" = t ] ||
+			die "variant $v left rows without a version of node 1 ($tag)"
+		# Live rows whose version is older than their key's tombstone: an
+		# INSERT ... ON CONFLICT stamped before it waited for a concurrent
+		# DELETE of the same key.  Reported, not a failure of the benchmark.
+		RESULT_STALE=$(psql_q "$db" -c "SELECT count(*) FROM public.mm m
+			JOIN $tomb_table t ON t.table_name = 'public.mm' AND t.key = m.id::text
+			WHERE (m.mm_version, m.mm_origin, m.mm_generation)
+			      < (t.mm_version, t.mm_origin, t.mm_generation)")
+	fi
+	psql_q postgres -c "DROP DATABASE $db WITH (FORCE)"
+}
+
+# Other processes on the machine (another test suite, say) show up as noise.
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+	warn "the machine is busy (load average $LOAD_START on $(nproc) CPUs): expect noisy numbers"
+fi
+
+if [ "$WARMUP" -gt 0 ]; then
+	note "warm-up: ${WARMUP} s of each variant (not counted)"
+	for v in "${VARIANTS[@]}"; do
+		run_one "$v" "$WARMUP" "warmup_$v"
+	done
+fi
+
+nvar=${#VARIANTS[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+	for ((i = 0; i < nvar; i++)); do
+		# rotate the order each round: no variant always runs first
+		v=${VARIANTS[$(( (i + r - 1) % nvar ))]}
+		note "round $r/$ROUNDS: ${LABEL[$v]} (${DURATION} s)"
+		run_one "$v" "$DURATION" "round${r}_$v"
+		TPS[$v]+="$RESULT_TPS "
+		WRITES[$v]+="$RESULT_WRITES "
+		TOMBS[$v]+="$RESULT_TOMBS "
+		STALE[$v]+="$RESULT_STALE "
+		note "  tps $RESULT_TPS, row writes/txn $RESULT_WRITES, tombstones $RESULT_TOMBS, live rows older than their tombstone $RESULT_STALE"
+	done
+done
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+median() {	# numbers...
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+		END { if (NR % 2) printf "%.1f", a[(NR + 1) / 2]; else printf "%.1f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+declare -A MED=() MEDW=() COST=()
+for v in "${VARIANTS[@]}"; do
+	# shellcheck disable=SC2086  # word splitting intended
+	MED[$v]=$(median ${TPS[$v]})
+	# shellcheck disable=SC2086
+	MEDW[$v]=$(median ${WRITES[$v]})
+done
+for v in "${VARIANTS[@]}"; do
+	COST[$v]=$(awk -v t="${MED[$v]}" -v n="${MED[none]}" -v w="$WRITES_PER_TXN" \
+		'BEGIN { printf "%.2f", (1 / t - 1 / n) / w * 1e6 }')
+done
+
+CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+printf '\n## Trigger overhead: multimaster C trigger vs PL/pgSQL equivalent\n\n'
+printf -- '- machine: nproc=%s%s, %s, kernel %s\n' "$(nproc)" "${CPU_MODEL:+ ($CPU_MODEL)}" \
+	"$(awk '/^MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo)" "$(uname -r)"
+printf -- '- server: %s\n' "$PG_VERSION"
+printf -- '- load average (1, 5, 15 min): %s before the runs, %s after\n' "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf -- '- settings: %s\n' "$(printf '%s; ' "${SETTINGS[@]}" | sed 's/; $//')"
+printf -- '- synchronous_commit = off: commits do not wait for the WAL flush, to keep fsync latency out of the numbers (fsync itself stays on); autovacuum off, no checkpoint during a run (CHECKPOINT before each)\n'
+printf -- '- workload: classic recipe test1.sql write mix (5 upserts, 5 updates, 2 deletes; ids uniform in 1..%s), %s rows pre-populated, every table REPLICA IDENTITY FULL\n' "$ROWS" "$ROWS"
+printf -- '- pgbench -M prepared -n -c %s -j %s -T %s; %s rounds, order rotated each round, fresh database per run; median TPS\n\n' \
+	"$CLIENTS" "$THREADS" "$DURATION" "$ROUNDS"
+
+printf '| variant | median TPS | ratio vs no trigger | trigger cost per row (µs) |\n'
+printf '|---|---:|---:|---:|\n'
+for v in "${VARIANTS[@]}"; do
+	if [ "$v" = none ]; then
+		cost=-
+	else
+		cost=${COST[$v]}
+	fi
+	printf '| %s | %s | %s | %s |\n' "${LABEL[$v]}" "${MED[$v]}" \
+		"$(awk -v t="${MED[$v]}" -v n="${MED[none]}" 'BEGIN { printf "%.3f", t / n }')" "$cost"
+done
+RATIO=$(awk -v p="${COST[plpgsql]}" -v c="${COST[c]}" \
+	'BEGIN { if (c > 0) printf "%.1fx", p / c; else print "n/a (C trigger cost within noise)" }')
+printf '\nPL/pgSQL cost / C cost: %s\n' "$RATIO"
+printf '\ntrigger cost per row = (1/TPS_variant - 1/TPS_none) / %s row writes per transaction: throughput cost (%s clients on %s CPUs), not single-row latency.\n' \
+	"$WRITES_PER_TXN" "$CLIENTS" "$(nproc)"
+
+printf '\n| variant | TPS per round | spread (max-min)/median | row writes/txn measured (median) | tombstones at end of runs | live rows older than their tombstone |\n'
+printf '|---|---|---:|---:|---|---|\n'
+for v in "${VARIANTS[@]}"; do
+	# shellcheck disable=SC2086  # word splitting intended
+	spread=$(printf '%s\n' ${TPS[$v]} | awk -v m="${MED[$v]}" \
+		'NR == 1 { lo = hi = $1 } { if ($1 < lo) lo = $1; if ($1 > hi) hi = $1 }
+		 END { printf "%.0f%%", (hi - lo) / m * 100 }')
+	printf '| %s | %s | %s | %s | %s | %s |\n' "${LABEL[$v]}" "${TPS[$v]% }" "$spread" "${MEDW[$v]}" \
+		"${TOMBS[$v]% }" "${STALE[$v]% }"
+done
+printf '\n(measured row writes = rows inserted + updated + deleted in mm per transaction, from pg_stat_user_tables: a missing key makes an UPDATE or DELETE write nothing.  Live rows older than their tombstone: an INSERT ... ON CONFLICT stamped its version before waiting for a concurrent DELETE of the same key; peers that apply the tombstone would drop that row.)\n'
