@@ -199,6 +199,8 @@ BEGIN
     END IF;
 END
 $fn$;
+COMMENT ON FUNCTION multimaster._require_superuser(text) IS
+  'Internal: raises a permission error naming the action unless the current user is a superuser';
 REVOKE ALL ON FUNCTION multimaster._require_superuser(text) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._ensure_publication()
@@ -217,6 +219,8 @@ BEGIN
     END IF;
 END
 $fn$;
+COMMENT ON FUNCTION multimaster._ensure_publication() IS
+  'Internal: creates publication multimaster (insert, update, delete) with the tombstone table if missing';
 REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
 
 CREATE FUNCTION multimaster._schedule_refresh(tbl regclass)
@@ -446,6 +450,7 @@ AS $fn$
 $fn$;
 COMMENT ON FUNCTION multimaster._table_name(regclass) IS
   'Name under which a table''s tombstones are stored (schema-qualified, quoted)';
+REVOKE ALL ON FUNCTION multimaster._table_name(regclass) FROM PUBLIC;
 
 /* ------------------------------------------------------------------------
  * Tombstones

@@ -1,0 +1,64 @@
+-- pgTAP: the mesh API contract and rules every function of the extension
+-- follows (privileges, pinned search_path, comments).
+BEGIN;
+SELECT plan(20);
+
+SELECT has_function('multimaster', 'create_mesh', ARRAY['text[]'], 'create_mesh(text[]) exists');
+SELECT has_function('multimaster', 'subscribe', ARRAY['text', 'boolean'], 'subscribe(text, boolean) exists');
+SELECT has_function('multimaster', 'unsubscribe', ARRAY['text'], 'unsubscribe(text) exists');
+SELECT has_function('multimaster', 'add_table_mesh', ARRAY['regclass', 'text', 'text'], 'add_table_mesh(regclass, text, text) exists');
+SELECT has_function('multimaster', 'refresh_mesh', ARRAY[]::name[], 'refresh_mesh() exists');
+SELECT has_function('multimaster', 'drop_mesh', ARRAY[]::name[], 'drop_mesh() exists');
+SELECT has_function('multimaster', 'remove_node', ARRAY['text'], 'remove_node(text) exists');
+SELECT has_function('multimaster', 'wait_for_sync', ARRAY['interval'], 'wait_for_sync(interval) exists');
+SELECT function_returns('multimaster', 'wait_for_sync', ARRAY['interval'], 'boolean', 'wait_for_sync() returns boolean');
+SELECT has_function('multimaster', 'compare_table', ARRAY['regclass'], 'compare_table(regclass) exists');
+SELECT has_function('multimaster', 'broadcast_ddl', ARRAY['text'], 'broadcast_ddl(text) exists');
+SELECT has_function('multimaster', 'stagger_sequence', ARRAY['regclass', 'integer'], 'stagger_sequence(regclass, integer) exists');
+SELECT has_view('multimaster', 'status', 'view multimaster.status exists');
+SELECT columns_are('multimaster', 'status',
+    ARRAY['node_id', 'node_name', 'subscription', 'enabled', 'worker_pid',
+          'received_lsn', 'applied_lsn', 'lag_bytes', 'lag', 'slot_retained_bytes',
+          'errors', 'last_error', 'conflicts'],
+    'multimaster.status has one column per documented field');
+SELECT is(pg_get_function_arguments('multimaster.wait_for_sync(interval)'::regprocedure),
+          'timeout interval DEFAULT ''00:01:00''::interval',
+          'wait_for_sync waits 60 s by default');
+
+-- every function but the triggers and two harmless readers is closed to PUBLIC
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+      FROM pg_proc p
+     WHERE p.pronamespace = 'multimaster'::regnamespace
+       AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id')
+       AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
+$$, 'no setup or mesh function is executable by PUBLIC');
+
+-- functions in SQL or PL/pgSQL run with a pinned search_path
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+      FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+     WHERE p.pronamespace = 'multimaster'::regnamespace
+       AND l.lanname IN ('sql', 'plpgsql')
+       AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+$$, 'every SQL and PL/pgSQL function pins search_path');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+      FROM pg_proc p
+     WHERE p.pronamespace = 'multimaster'::regnamespace
+       AND obj_description(p.oid, 'pg_proc') IS NULL
+$$, 'every function has a comment');
+
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+     WHERE c.relnamespace = 'multimaster'::regnamespace AND c.relkind IN ('r', 'v')
+       AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT')
+$$, 'no table or view of multimaster is readable by PUBLIC');
+
+-- (pgTAP runs inside a transaction block, where mesh changes are refused)
+SELECT throws_ok($$ SELECT multimaster.create_mesh(ARRAY['dbname=x', 'dbname=y']) $$,
+    '25001', NULL, 'create_mesh refuses to run inside a transaction block');
+
+SELECT * FROM finish();
+ROLLBACK;
