@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -175,15 +176,36 @@ apply_error_callback(void *arg)
 			   info->table_name, info->key, info->origin);
 }
 
+/* Put version 'v' into the version columns of 'slot'. */
+static void
+set_slot_version(TupleTableSlot *slot, const MMRelInfo *info, const MMVersion *v)
+{
+	int			cols[3] = {info->origin_attnum, info->version_attnum,
+	info->generation_attnum};
+	Datum		values[3] = {Int32GetDatum(v->origin), TimestampTzGetDatum(v->ts),
+	Int64GetDatum(v->generation)};
+	bool		nulls[3] = {false, false, false};
+	HeapTuple	tup = ExecCopySlotHeapTuple(slot);
+
+	ExecForceStoreHeapTuple(heap_modify_tuple_by_cols(tup, slot->tts_tupleDescriptor,
+													  3, cols, values, nulls),
+							slot, true);
+	heap_freetuple(tup);
+}
+
 /*
  * Apply an incoming row of 'rel' as "keep the greater version".  'key' is
  * the row's primary key as text (for tombstones and the conflict log).
  * For the tombstone table itself (is_tombstone) there is no tombstone to
  * consult, no other trigger to fire and nothing to log.
+ *
+ * With 'stamp' the row is a local write instead: it always wins, with a
+ * version past stamp->prev and past the existing row, decided on that row
+ * locked (a local delete's tombstone).
  */
 MMUpsertResult
 mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
-		  const char *key, bool is_tombstone)
+		  const char *key, bool is_tombstone, const MMLocalStamp *stamp)
 {
 	MMExec		ex;
 	MMVersion	remote,
@@ -224,6 +246,15 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				int			cmp;
 
 				mm_version_from_slot(localslot, info, &local);
+				if (stamp)
+				{
+					const MMVersion *base = stamp->prev;
+
+					if (mm_version_cmp(&local, base, info) > 0)
+						base = &local;
+					mm_version_next(info, NULL, base, stamp->node, &remote);
+					set_slot_version(slot, info, &remote);
+				}
 				cmp = mm_version_cmp(&remote, &local, info);
 				if (cmp > 0)
 				{
@@ -263,6 +294,12 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 					result = MM_UPSERT_SKIPPED_DELETED;
 					break;
 				}
+			}
+
+			if (stamp)
+			{
+				mm_version_next(info, NULL, stamp->prev, stamp->node, &remote);
+				set_slot_version(slot, info, &remote);
 			}
 
 			if (try_insert(&ex, slot, info->pk_index, !is_tombstone))

@@ -23,11 +23,21 @@ typedef enum MMUpsertResult
 	MM_UPSERT_SKIPPED_DELETED	/* key's tombstone is newer */
 } MMUpsertResult;
 
+/*
+ * For a local write through mm_upsert() (a delete's tombstone): the version
+ * is computed on the locked existing row, past both it and 'prev'.
+ */
+typedef struct MMLocalStamp
+{
+	const MMVersion *prev;
+	int32		node;
+} MMLocalStamp;
+
 /* true while the trigger itself writes to 'relid' */
 extern bool mm_applying(Oid relid);
 
 extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,
 								TupleTableSlot *newslot, const char *key,
-								bool is_tombstone);
+								bool is_tombstone, const MMLocalStamp *stamp);
 
 #endif							/* MM_APPLY_H */

@@ -137,9 +137,10 @@ mm_key_changed(const MMRelInfo *info, TupleTableSlot *oldslot,
 }
 
 /*
- * Look up the tombstone of a key.  SnapshotSelf sees committed tombstones
- * and those written earlier in this transaction (the apply worker writes
- * the tombstone one step before the delete it precedes).
+ * Look up the tombstone of a key.  A fresh MVCC snapshot sees committed
+ * tombstones and those written by earlier commands of this transaction
+ * (the apply worker writes the tombstone one step before the delete it
+ * precedes), and lets index scans mark dead tombstone versions.
  */
 bool
 mm_tombstone_find(const char *table_name, const char *key, MMVersion *v)
@@ -149,6 +150,7 @@ mm_tombstone_find(const char *table_name, const char *key, MMVersion *v)
 	IndexScanDesc scan;
 	ScanKeyData skey[2];
 	TupleTableSlot *slot;
+	Snapshot	snap;
 	bool		found;
 
 	rel = table_open(mm_catalog_relid("tombstones", false), AccessShareLock);
@@ -161,8 +163,9 @@ mm_tombstone_find(const char *table_name, const char *key, MMVersion *v)
 				CStringGetTextDatum(key));
 	skey[1].sk_collation = idxrel->rd_indcollation[1];
 
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idxrel, SnapshotSelf, 2, 0);
+	scan = index_beginscan(rel, idxrel, snap, 2, 0);
 	index_rescan(scan, skey, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (found)
@@ -180,6 +183,7 @@ mm_tombstone_find(const char *table_name, const char *key, MMVersion *v)
 		mm_version_from_values(o, on, t, tn, g, gn, v);
 	}
 	index_endscan(scan);
+	UnregisterSnapshot(snap);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idxrel, AccessShareLock);
 	table_close(rel, AccessShareLock);
@@ -224,34 +228,39 @@ mm_tombstone_order(const char *table_name, MMRelInfo *order)
 }
 
 /*
- * Record the delete of 'key' of the table described by 'owner' at version
- * 'v', unless a newer tombstone is already there (the owner's policy
- * orders them).
+ * Record the local delete of 'key' of the table described by 'owner', whose
+ * row had version 'prev'.  The tombstone's version is made past both that
+ * and any tombstone the key already has, on the locked tombstone row; the
+ * owner's policy orders them.
  */
 void
-mm_tombstone_write(const MMRelInfo *owner, const char *key, const MMVersion *v)
+mm_tombstone_write(const MMRelInfo *owner, const char *key,
+				   const MMVersion *prev, int32 node)
 {
-	const char *table_name = owner->table_name;
 	Relation	rel;
 	MMRelInfo	info;
 	TupleTableSlot *slot;
+	MMLocalStamp stamp;
 
 	rel = table_open(mm_catalog_relid("tombstones", false), RowExclusiveLock);
 	info = *mm_relinfo_get(rel, NULL);
 	info.policy = owner->policy;
 	info.priority_node = owner->priority_node;
+	info.source = owner->source == MM_SOURCE_COLUMN ? MM_SOURCE_HLC : owner->source;
 
 	slot = table_slot_create(rel, NULL);
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, 0, Natts_tomb * sizeof(bool));
-	slot->tts_values[Anum_tomb_table_name - 1] = CStringGetTextDatum(table_name);
+	slot->tts_values[Anum_tomb_table_name - 1] = CStringGetTextDatum(owner->table_name);
 	slot->tts_values[Anum_tomb_key - 1] = CStringGetTextDatum(key);
-	slot->tts_values[Anum_tomb_origin - 1] = Int32GetDatum(v->origin);
-	slot->tts_values[Anum_tomb_version - 1] = TimestampTzGetDatum(v->ts);
-	slot->tts_values[Anum_tomb_generation - 1] = Int64GetDatum(v->generation);
+	slot->tts_isnull[Anum_tomb_origin - 1] = true;
+	slot->tts_isnull[Anum_tomb_version - 1] = true;
+	slot->tts_isnull[Anum_tomb_generation - 1] = true;
 	ExecStoreVirtualTuple(slot);
 
-	(void) mm_upsert(rel, &info, slot, key, true);
+	stamp.prev = prev;
+	stamp.node = node;
+	(void) mm_upsert(rel, &info, slot, key, true, &stamp);
 
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);

@@ -20,7 +20,7 @@ extern bool mm_key_changed(const MMRelInfo *info, TupleTableSlot *oldslot,
 extern bool mm_tombstone_find(const char *table_name, const char *key,
 							  MMVersion *v);
 extern void mm_tombstone_write(const MMRelInfo *owner, const char *key,
-							   const MMVersion *v);
+							   const MMVersion *prev, int32 node);
 extern void mm_tombstone_order(const char *table_name, MMRelInfo *order);
 
 #endif							/* MM_TOMBSTONE_H */

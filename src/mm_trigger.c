@@ -120,6 +120,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		TupleTableSlot *existing = table_slot_create(rel, NULL);
+		bool		exists;
 
 		/*
 		 * A row of this key that a concurrent transaction is deleting must
@@ -127,17 +128,18 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		 * unique check, after we stamped it, and carry a version older than
 		 * the delete's tombstone (peers would then drop it).  Looking the
 		 * key up waits for such a writer, and a key-share lock on a live row
-		 * keeps it from being deleted until we commit (our insert then
-		 * meets it: a duplicate key, or ON CONFLICT's update, which stamps
-		 * on the locked row).
+		 * keeps it from being deleted until we commit: our insert then
+		 * meets it (a duplicate key, or ON CONFLICT's update, which stamps
+		 * on the locked row), so only an absent key needs its tombstone.
 		 */
 		slot_getallattrs(td->tg_trigslot);
-		(void) RelationFindReplTupleByIndex(rel, info->pk_index, LockTupleKeyShare,
-											td->tg_trigslot, existing);
+		exists = RelationFindReplTupleByIndex(rel, info->pk_index, LockTupleKeyShare,
+											  td->tg_trigslot, existing);
 		ExecDropSingleTupleTableSlot(existing);
 
 		prev.isnull = true;
-		newer_of_tombstone(info, mm_key_text(info, td->tg_trigslot), &prev);
+		if (!exists)
+			newer_of_tombstone(info, mm_key_text(info, td->tg_trigslot), &prev);
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
 		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
 	}
@@ -149,24 +151,20 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		if (mm_key_changed(info, td->tg_trigslot, td->tg_newslot))
 		{
 			/* the old key is deleted, the new one written */
-			newer_of_tombstone(info, mm_key_text(info, td->tg_newslot), &prev);
-			mm_version_next(info, td->tg_newslot, &prev, node, &next);
-			mm_tombstone_write(info, mm_key_text(info, td->tg_trigslot), &next);
+			MMVersion	newprev = prev;
+
+			newer_of_tombstone(info, mm_key_text(info, td->tg_newslot), &newprev);
+			mm_version_next(info, td->tg_newslot, &newprev, node, &next);
+			mm_tombstone_write(info, mm_key_text(info, td->tg_trigslot), &prev, node);
 		}
 		else
 			mm_version_next(info, td->tg_newslot, &prev, node, &next);
 		return PointerGetDatum(stamp(td->tg_newtuple, rel, info, &next));
 	}
 
-	/* DELETE */
-	{
-		char	   *key = mm_key_text(info, td->tg_trigslot);
-
-		newer_of_tombstone(info, key, &prev);
-		mm_version_next(info, NULL, &prev, node, &next);
-		mm_tombstone_write(info, key, &next);
-		return PointerGetDatum(td->tg_trigtuple);
-	}
+	/* DELETE: the tombstone's version goes past the row's and the key's */
+	mm_tombstone_write(info, mm_key_text(info, td->tg_trigslot), &prev, node);
+	return PointerGetDatum(td->tg_trigtuple);
 }
 
 static Datum
@@ -180,7 +178,7 @@ apply_write(TriggerData *td, const MMRelInfo *info)
 	{
 		slot_getallattrs(td->tg_trigslot);
 		(void) mm_upsert(td->tg_relation, info, td->tg_trigslot,
-						 mm_key_text(info, td->tg_trigslot), false);
+						 mm_key_text(info, td->tg_trigslot), false, NULL);
 		return PointerGetDatum(NULL);	/* mm_upsert did the writing */
 	}
 
@@ -276,7 +274,7 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 		char	   *key = TextDatumGetCString(slot_getattr(td->tg_trigslot, 2, &knull));
 
 		slot_getallattrs(td->tg_trigslot);
-		(void) mm_upsert(td->tg_relation, &info, td->tg_trigslot, key, true);
+		(void) mm_upsert(td->tg_relation, &info, td->tg_trigslot, key, true, NULL);
 		return PointerGetDatum(NULL);
 	}
 
