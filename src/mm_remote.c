@@ -41,11 +41,10 @@ bool
 mm_remote_connect(MMRemote *r, const char *dsn, const char *label,
 				  bool missing_ok, char **errmsg_out)
 {
-	const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name",
-	"options", NULL};
-	const char *vals[] = {"10", dsn, "multimaster",
-		"-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 "
-	"-c IntervalStyle=postgres -c bytea_output=hex", NULL};
+	/* the connection string comes last, so that its settings win */
+	const char *keys[] = {"connect_timeout", "fallback_application_name",
+	"dbname", NULL};
+	const char *vals[] = {"10", "multimaster", dsn, NULL};
 
 	r->label = pstrdup(label);
 	r->conn = PQconnectdbParams(keys, vals, true);

@@ -211,7 +211,11 @@ mm_compare_table(PG_FUNCTION_ARGS)
 
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
-	sql = psprintf("SELECT count(*)::text, coalesce(sum(pg_catalog.hashtext(t::text)), 0)::text "
+	/* the same output settings everywhere, so that equal rows hash equally */
+	sql = psprintf("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+				   "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; "
+				   "SET bytea_output = 'hex'; "
+				   "SELECT count(*)::text, coalesce(sum(pg_catalog.hashtext(t::text)), 0)::text "
 				   "FROM %s t", relname);
 
 	nodes = mm_connect_known_nodes(&n, true);
