@@ -22,11 +22,10 @@
 # shellcheck disable=SC2317  # cleanup functions are called from traps
 set -euo pipefail
 
-PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
-export PG_CONFIG=$PGBIN/pg_config
+# PGVER, PGBIN, PG_CONFIG, REPO; as_pg and the mm_* setup functions.
+# shellcheck source=SCRIPTDIR/lib.sh disable=SC1091  # followed with -x
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export PATH=$PGBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
 # Nothing of the caller's libpq environment may redirect the demo.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE \
 	PGSERVICE PGSERVICEFILE PGOPTIONS PGSSLMODE PGDATA PGTZ PGDATESTYLE \
@@ -34,7 +33,6 @@ unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE \
 export LANG=C.UTF-8 LC_MESSAGES=C PGCONNECT_TIMEOUT=10
 
 SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")
-REPO=$(cd "$(dirname "$SCRIPT")/.." && pwd -P)
 
 NODES=3
 SECONDS_RUN=${MM_DEMO_SECONDS:-30}
@@ -59,7 +57,7 @@ die()  { printf '%sdemo: %s%s\n' "$R" "$*" "$N" >&2; exit 1; }
 
 case ${1:-} in
 -h|--help)
-	sed -n '2,/^# shellcheck/p' "$SCRIPT" | sed -e '$d' -e 's/^# \{0,1\}//'
+	mm_usage "$SCRIPT" '^# shellcheck'
 	exit 0 ;;
 "") ;;
 *) die "unknown argument '$1' (try --help)" ;;
@@ -95,24 +93,10 @@ declare -a PORTS=() DATADIRS=() BENCH_PIDS=() LABEL_PIDS=()
 CLEANED=0
 MARKER=.multimaster-demo
 
-# Commands of the servers run as postgres (initdb and postgres refuse root),
-# from a directory it can read, with a clean environment.
-as_pg() {
-	(cd "${WORK:-/tmp}" && runuser -u postgres -- env HOME="${WORK:-/tmp}" \
-		PATH="$PATH" LANG=C.UTF-8 LC_MESSAGES=C "$@" </dev/null)
-}
-
-stop_node() {	# datadir
-	local d=$1
-	[ -f "$d/postmaster.pid" ] || return 0
-	as_pg pg_ctl -D "$d" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-		as_pg pg_ctl -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-}
-
 stop_nodes() {
 	local d pids=()
 	for d in "${DATADIRS[@]}"; do
-		stop_node "$d" &
+		mm_stop_node "$d" &
 		pids+=($!)
 	done
 	for d in "${pids[@]}"; do
@@ -188,22 +172,8 @@ trap 'on_signal 143' TERM
 step "Packages and build"
 PACKAGES=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-client-$PGVER"
 	make gcc libpq-dev)
-pkg_installed() {
-	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
-}
-missing=()
-for p in "${PACKAGES[@]}"; do
-	pkg_installed "$p" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing: ${missing[*]}"
-	timeout 900 apt-get update -q </dev/null
-	timeout 1800 apt-get install -y -q --no-install-recommends --no-upgrade \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing[@]}" </dev/null
-else
-	say "present: ${PACKAGES[*]}"
-fi
+mm_install_missing say 900 1800 "${PACKAGES[@]}"
+[ ${#MM_MISSING[@]} -gt 0 ] || say "present: ${PACKAGES[*]}"
 for tool in "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres" \
 	"$PGBIN/psql" "$PGBIN/pgbench"; do
 	[ -x "$tool" ] || die "missing $tool after installing packages"
@@ -213,21 +183,23 @@ command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run
 say "$("$PGBIN/postgres" --version)"
 
 BUILD_LOG=$(mktemp /tmp/multimaster-demo-build.XXXXXX)
-if ! make -C "$REPO" PG_CONFIG="$PG_CONFIG" </dev/null >"$BUILD_LOG" 2>&1; then
+build_rc=0
+mm_build_install "$REPO" "$BUILD_LOG" "$BUILD_LOG.install" || build_rc=$?
+if [ "$build_rc" = 1 ]; then
 	cat "$BUILD_LOG" >&2
 	rm -f "$BUILD_LOG"
 	die "build failed (make in $REPO)"
 fi
-if grep -q 'warning:' "$BUILD_LOG"; then
+if mm_build_warnings "$BUILD_LOG"; then
 	grep -A3 'warning:' "$BUILD_LOG" | sed 's/^/    /' >&2
 	warn "the build printed compiler warnings (above)"
 fi
-if ! make -C "$REPO" PG_CONFIG="$PG_CONFIG" install </dev/null >"$BUILD_LOG" 2>&1; then
-	cat "$BUILD_LOG" >&2
-	rm -f "$BUILD_LOG"
+if [ "$build_rc" != 0 ]; then
+	cat "$BUILD_LOG.install" >&2
+	rm -f "$BUILD_LOG" "$BUILD_LOG.install"
 	die "make install failed"
 fi
-rm -f "$BUILD_LOG"
+rm -f "$BUILD_LOG" "$BUILD_LOG.install"
 say "built $REPO and installed it into $("$PG_CONFIG" --pkglibdir)"
 
 # ---------------------------------------------------------------------------
@@ -242,7 +214,7 @@ if [ -n "${MM_DEMO_DIR:-}" ]; then
 			for d in "$MM_DEMO_DIR"/node[0-9]*; do
 				[ -f "$d/postmaster.pid" ] || continue
 				say "stopping the node a previous demo left in $d"
-				WORK=$MM_DEMO_DIR stop_node "$d"
+				WORK=$MM_DEMO_DIR mm_stop_node "$d"
 			done
 			rm -rf -- "$MM_DEMO_DIR"/node* "$MM_DEMO_DIR"/sock
 		elif [ -n "$(ls -A "$MM_DEMO_DIR")" ]; then
@@ -269,62 +241,42 @@ chown postgres:postgres "$SOCK"
 chmod 700 "$SOCK"
 say "directory: $WORK"
 
-port_busy() {	# something answers on 127.0.0.1:port
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 NEXT_PORT=$BASE_PORT
 next_free_port() {
-	while port_busy "$NEXT_PORT"; do
-		NEXT_PORT=$((NEXT_PORT + 1))
-		[ "$NEXT_PORT" -le $((BASE_PORT + 200)) ] || die "no free port in $BASE_PORT..$((BASE_PORT + 200))"
-	done
-	FREE_PORT=$NEXT_PORT
-	NEXT_PORT=$((NEXT_PORT + 1))
+	FREE_PORT=$(mm_free_port "$NEXT_PORT" $((BASE_PORT + 200))) ||
+		die "no free port in $BASE_PORT..$((BASE_PORT + 200))"
+	NEXT_PORT=$((FREE_PORT + 1))
 }
 
 start_node() {	# k
-	local k=$1 d=$WORK/node$1 log=$WORK/node$1.log guc_ok=0
-	as_pg initdb -D "$d" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-		--lc-messages=C --no-sync >"$WORK/initdb$k.log" 2>&1 ||
+	local k=$1 d=$WORK/node$1 log=$WORK/node$1.log
+	mm_initdb "$d" "$WORK/initdb$k.log" ||
 		{ cat "$WORK/initdb$k.log" >&2; die "initdb failed for node$k"; }
 	rm -f "$WORK/initdb$k.log"
-	# PostgreSQL 15.19+ only loads the output plugins listed here.
-	if as_pg postgres -C output_plugin_libraries -D "$d" >/dev/null 2>&1; then
-		guc_ok=1
-	fi
 	cp "$d/postgresql.conf" "$d/postgresql.conf.initdb"
 	# A port can be taken between the check and the start: retry a few times.
 	for _ in 1 2 3 4 5; do
 		next_free_port
 		cp "$d/postgresql.conf.initdb" "$d/postgresql.conf"
-		{
-			printf '\n# multimaster demo: node%d\n' "$k"
-			printf "listen_addresses = '127.0.0.1'\n"
-			printf 'port = %d\n' "$FREE_PORT"
-			printf "unix_socket_directories = '%s'\n" "$SOCK"
-			printf 'wal_level = logical\n'
-			printf 'max_replication_slots = 10\n'
-			printf 'max_wal_senders = 10\n'
-			printf 'max_logical_replication_workers = 10\n'
-			printf 'max_worker_processes = 16\n'
-			printf "wal_retrieve_retry_interval = '1s'\n"
-			printf "cluster_name = 'mm_demo_node%d'\n" "$k"
-			printf "log_line_prefix = '%%m [%%p] %%q%%a '\n"
-			if [ "$guc_ok" = 1 ]; then
-				printf "output_plugin_libraries = 'pgoutput, test_decoding, multimaster'\n"
-			fi
-		} >>"$d/postgresql.conf"
+		mm_node_conf "$d" "multimaster demo: node$k" "$FREE_PORT" "$SOCK" \
+			'wal_level = logical' \
+			'max_replication_slots = 10' \
+			'max_wal_senders = 10' \
+			'max_logical_replication_workers = 10' \
+			'max_worker_processes = 16' \
+			"wal_retrieve_retry_interval = '1s'" \
+			"cluster_name = 'mm_demo_node$k'" \
+			"log_line_prefix = '%m [%p] %q%a '"
 		chown postgres:postgres "$d/postgresql.conf"
 		DATADIRS[k-1]=$d
-		if as_pg pg_ctl -D "$d" -l "$log" -w -t 60 start >/dev/null 2>&1; then
+		if mm_pg_start "$d" "$log" 2>/dev/null; then
 			PORTS[k-1]=$FREE_PORT
-			say "node$k: port $FREE_PORT, data $d, log $log$([ "$guc_ok" = 1 ] && printf ', output_plugin_libraries set')"
+			say "node$k: port $FREE_PORT, data $d, log $log$([ -n "$MM_OUTPUT_PLUGIN_LINE" ] && printf ', output_plugin_libraries set')"
 			return 0
 		fi
 		if grep -q 'could not bind\|Address already in use\|could not create any TCP/IP sockets' "$log" 2>/dev/null; then
 			warn "port $FREE_PORT was taken meanwhile, trying the next one"
-			stop_node "$d"
+			mm_stop_node "$d"
 			continue
 		fi
 		tail -n 30 "$log" >&2 || true

@@ -26,14 +26,9 @@
 # if the C code asks to be preloaded).
 set -euo pipefail
 
-PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
-export PG_CONFIG=$PGBIN/pg_config
-export PATH=$PGBIN:$PATH
-export DEBIAN_FRONTEND=noninteractive
-
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$SCRIPT_DIR/.." && pwd -P)
+# PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
+# shellcheck source=SCRIPTDIR/lib.sh disable=SC1091  # followed with -x
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PASSED=0
 FAILED=0
@@ -43,12 +38,12 @@ DATA=
 SERVER_STARTED=0
 SUMMARY_PRINTED=0
 
+# warn: the one of lib.sh ("run-tests: ..." on stderr); notes go to stdout.
 say()  { printf '\n=== %s\n' "$*"; }
 note() { printf '%s\n' "$*"; }
-warn() { printf 'run-tests: %s\n' "$*" >&2; }
 
 usage() {
-	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+	mm_usage "${BASH_SOURCE[0]}" '^set -euo'
 }
 
 # A stage that could not run counts as one failure, with the reason kept for
@@ -91,51 +86,20 @@ fi
 # ---------------------------------------------------------------------------
 # Cleanup: stop only what this run started, then remove the temp directory.
 # ---------------------------------------------------------------------------
-as_pg_in() {	# dir, command...
-	# Run a command as postgres, from a directory it can read, with a clean
-	# libpq environment so that nothing of the caller's leaks into tests.
-	local dir=$1
-	shift
-	(cd "$dir" && runuser -u postgres -- env \
-		-u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER \
-		-u PGPASSWORD -u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE \
-		-u PGOPTIONS -u PGSSLMODE -u PGDATA -u LC_ALL -u LANGUAGE \
-		HOME="${WORK:-/tmp}" PATH="$PATH" PG_CONFIG="$PG_CONFIG" \
-		LANG=C.UTF-8 LC_MESSAGES=C \
-		"$@" </dev/null)
-}
-
-as_pg() {
-	as_pg_in "${WORK:-/tmp}" "$@"
-}
-
-stop_cluster() {	# datadir
-	local d=$1
-	[ -f "$d/postmaster.pid" ] || return 0
-	as_pg pg_ctl -D "$d" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-		as_pg pg_ctl -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-}
-
 cleanup() {
 	local pid_file
 	if [ "$SERVER_STARTED" = 1 ] && [ -n "$DATA" ]; then
-		stop_cluster "$DATA"
+		mm_stop_node "$DATA"
 		SERVER_STARTED=0
 	fi
 	# Nodes of TAP tests stop themselves; if a test was interrupted, stop the
 	# ones left under our own temp directory (and only those).
 	if [ -n "$WORK" ] && [ -d "$WORK/tap" ]; then
 		while IFS= read -r pid_file; do
-			stop_cluster "$(dirname "$pid_file")"
+			mm_stop_node "$(dirname "$pid_file")"
 		done < <(find "$WORK/tap" -name postmaster.pid 2>/dev/null)
 	fi
-	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-		if [ "${KEEP_TMP:-0}" = 1 ]; then
-			note "KEEP_TMP=1: kept $WORK"
-		else
-			rm -rf -- "$WORK"
-		fi
-	fi
+	mm_remove_work "KEEP_TMP=1: kept $WORK"
 	WORK=
 }
 
@@ -171,9 +135,7 @@ on_exit() {
 	exit "$rc"
 }
 exec 7>&1 8>&2
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+mm_exit_traps on_exit
 
 # ---------------------------------------------------------------------------
 # Packages
@@ -185,31 +147,11 @@ PACKAGES=(
 	libpq-dev make gcc
 )
 
-pkg_installed() {
-	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
-}
-
 say "Packages"
-missing=()
-for p in "${PACKAGES[@]}"; do
-	pkg_installed "$p" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	note "installing: ${missing[*]}"
-	apt-get update -q
-	# Only the missing packages; present ones are left at their version.
-	# The Debian default cluster (port 5432) that postgresql-common may
-	# create is never used: every server below is private to this run.
-	apt-get install -y -q --no-install-recommends --no-upgrade \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing[@]}"
-else
-	note "all present: ${PACKAGES[*]}"
-fi
-for tool in "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql"; do
-	[ -x "$tool" ] || { warn "missing $tool after install"; exit 1; }
-done
-id postgres >/dev/null 2>&1 || { warn "no 'postgres' system user (created by postgresql-common)"; exit 1; }
+# Only the missing packages; present ones are left at their version.
+mm_install_missing note 0 0 "${PACKAGES[@]}"
+[ ${#MM_MISSING[@]} -gt 0 ] || note "all present: ${PACKAGES[*]}"
+mm_check_tools "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql"
 
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 PG_REGRESS=$PKGLIBDIR/pgxs/src/test/regress/pg_regress
@@ -225,26 +167,21 @@ chmod 700 "$WORK"
 chown postgres:postgres "$WORK"
 BUILD_LOG=$WORK/build.log
 
-build_ok=1
-# Clean first so that every file is compiled now and its warnings are seen.
-make -C "$REPO" clean >/dev/null 2>&1 || true
-if ! make -C "$REPO" 2>&1 </dev/null | tee "$BUILD_LOG"; then
-	build_ok=0
-	stage_error build "make failed"
-elif grep -q 'warning:' "$BUILD_LOG"; then
-	build_ok=0
-	note "--- compiler warnings:"
+# Clean first so that every file is compiled now and its warnings are seen;
+# make's output is shown, any warning fails the build.
+build_rc=0
+mm_build_install -c -s -w "$REPO" "$BUILD_LOG" "$WORK/install.log" || build_rc=$?
+case $build_rc in
+0)	note "built and installed into $PKGLIBDIR and $("$PG_CONFIG" --sharedir)/extension" ;;
+1)	stage_error build "make failed" ;;
+2)	note "--- compiler warnings:"
 	grep -B2 -A4 'warning:' "$BUILD_LOG" || true
-	stage_error build "compiler warnings (see above)"
-elif ! make -C "$REPO" install </dev/null >"$WORK/install.log" 2>&1; then
-	build_ok=0
-	cat "$WORK/install.log"
-	stage_error build "make install failed"
-else
-	note "built and installed into $PKGLIBDIR and $("$PG_CONFIG" --sharedir)/extension"
-fi
+	stage_error build "compiler warnings (see above)" ;;
+*)	cat "$WORK/install.log"
+	stage_error build "make install failed" ;;
+esac
 
-if [ "$build_ok" = 0 ]; then
+if [ "$build_rc" != 0 ]; then
 	cleanup
 	print_summary
 	exit 1
@@ -265,11 +202,6 @@ chown -R postgres:postgres "$SRC"
 # ---------------------------------------------------------------------------
 # Stage 1/2 cluster
 # ---------------------------------------------------------------------------
-port_free() {
-	# Something listening on 127.0.0.1 (or any address) answers a connect.
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 PORT=
 SOCK=$WORK/sock
 DATA=$WORK/data
@@ -285,61 +217,40 @@ want_preload() {
 }
 
 start_cluster() {
-	local p guc_ok=0
-	p=${MM_TEST_PORT:-54321}
-	while ! port_free "$p"; do
-		p=$((p + 1))
-		if [ "$p" -gt $(( ${MM_TEST_PORT:-54321} + 200 )) ]; then
-			warn "no free port found from ${MM_TEST_PORT:-54321}"
-			return 1
-		fi
-	done
-	PORT=$p
+	if ! PORT=$(mm_free_port "${MM_TEST_PORT:-54321}" $(( ${MM_TEST_PORT:-54321} + 200 ))); then
+		warn "no free port found from ${MM_TEST_PORT:-54321}"
+		return 1
+	fi
 	mkdir -p "$SOCK"
 	chown postgres:postgres "$SOCK"
 	chmod 700 "$SOCK"
 
 	say "Cluster (initdb, port $PORT, socket $SOCK)"
-	if ! as_pg initdb -D "$DATA" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --lc-messages=C --no-sync >"$WORK/initdb.log" 2>&1; then
+	if ! mm_initdb "$DATA" "$WORK/initdb.log"; then
 		cat "$WORK/initdb.log"
 		return 1
-	fi
-	if as_pg postgres -C output_plugin_libraries -D "$DATA" >/dev/null 2>&1; then
-		guc_ok=1
 	fi
 	if want_preload; then
 		PRELOAD=multimaster
 	fi
-	{
-		printf '\n# run-tests.sh: private test cluster\n'
-		printf "listen_addresses = '127.0.0.1'\n"
-		printf 'port = %s\n' "$PORT"
-		printf "unix_socket_directories = '%s'\n" "$SOCK"
-		printf 'wal_level = logical\n'
-		printf 'max_replication_slots = 20\n'
-		printf 'max_wal_senders = 20\n'
-		printf 'max_worker_processes = 32\n'
-		printf 'max_logical_replication_workers = 16\n'
-		printf 'fsync = off\n'
-		printf "log_line_prefix = '%%m [%%p] %%q%%a '\n"
-		if [ "$guc_ok" = 1 ]; then
-			# A list GUC written as one quoted string: correct in a config file.
-			printf "output_plugin_libraries = 'pgoutput, test_decoding, multimaster'\n"
-		fi
-		if [ -n "$PRELOAD" ]; then
-			printf "shared_preload_libraries = '%s'\n" "$PRELOAD"
-		fi
-	} >>"$DATA/postgresql.conf"
+	mm_node_conf "$DATA" 'run-tests.sh: private test cluster' "$PORT" "$SOCK" \
+		'wal_level = logical' \
+		'max_replication_slots = 20' \
+		'max_wal_senders = 20' \
+		'max_worker_processes = 32' \
+		'max_logical_replication_workers = 16' \
+		'fsync = off' \
+		"log_line_prefix = '%m [%p] %q%a '" \
+		${PRELOAD:+"shared_preload_libraries = '$PRELOAD'"}
 
-	if ! as_pg pg_ctl -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null; then
+	if ! mm_pg_start "$DATA" "$WORK/server.log"; then
 		warn "server did not start; log:"
 		tail -n 50 "$WORK/server.log" >&2 || true
 		return 1
 	fi
 	SERVER_STARTED=1
 	note "server: $(as_pg psql -X -At -h "$SOCK" -p "$PORT" -d postgres -c 'SELECT version()')"
-	if [ "$guc_ok" = 1 ]; then
+	if [ -n "$MM_OUTPUT_PLUGIN_LINE" ]; then
 		note "output_plugin_libraries = $(as_pg psql -X -At -h "$SOCK" -p "$PORT" -d postgres -c 'SHOW output_plugin_libraries')"
 	else
 		note "output_plugin_libraries: not known to this server (before 15.19), not set"
@@ -600,7 +511,7 @@ if [ "$RUN_REGRESS" = 1 ] || [ "$RUN_PGTAP" = 1 ]; then
 		if [ "$RUN_REGRESS" = 1 ]; then run_regress; run_isolation; fi
 		if [ "$RUN_PGTAP" = 1 ]; then run_pgtap; fi
 		# The TAP tests start their own nodes: free this one's memory first.
-		stop_cluster "$DATA"
+		mm_stop_node "$DATA"
 		SERVER_STARTED=0
 	else
 		if [ "$RUN_REGRESS" = 1 ]; then stage_error regress "test cluster could not be started"; fi

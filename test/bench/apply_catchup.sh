@@ -83,18 +83,13 @@
 # temp directory: server logs, pgbench logs).
 set -euo pipefail
 
-PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
-export PG_CONFIG=$PGBIN/pg_config
-export PATH=$PGBIN:$PATH
-export DEBIAN_FRONTEND=noninteractive
+# PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
+# shellcheck source=SCRIPTDIR/../lib.sh disable=SC1091  # followed with -x
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd -P)
 
 K=${1:-50000}
-ROUNDS=${MM_BENCH_ROUNDS:-5}
-ROWS=${MM_BENCH_ROWS:-20000}
 TIMEOUT=${MM_BENCH_TIMEOUT:-150}
 BUDGET=${MM_BENCH_BUDGET:-330}
 read -r -a VARIANTS <<<"${MM_BENCH_VARIANTS:-a b c d}"
@@ -108,18 +103,8 @@ declare -A LABEL=(
 	[f]='(f) diagnostic: multimaster C trigger, stock pgoutput'
 )
 
-warn() { printf 'apply_catchup: %s\n' "$*" >&2; }
-die() { warn "$*"; exit 1; }
-note() { printf '%s\n' "$*" >&2; }
-
-case $K in
--h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-esac
-[[ $K =~ ^[1-9][0-9]*$ ]] || die "K must be a positive integer, not '$K'"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_ROUNDS must be a positive integer"
-if ! [[ $ROWS =~ ^[1-9][0-9]*$ ]] || [ "$ROWS" -lt 2 ]; then
-	die "MM_BENCH_ROWS must be an integer >= 2"
-fi
+# warn, die, note: the ones of lib.sh (on stderr)
+mm_bench_args K "$K" 5 20000
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_TIMEOUT must be a positive integer"
 [[ $BUDGET =~ ^[0-9]+$ ]] || die "MM_BENCH_BUDGET must be a non-negative integer"
 [ ${#VARIANTS[@]} -gt 0 ] || die "MM_BENCH_VARIANTS is empty"
@@ -138,14 +123,6 @@ WORK=
 NODES=(pub sub)
 declare -A DATA=() PORT=() STARTED=()
 
-# Commands as the postgres user, with a clean libpq environment.
-as_pg() {
-	(cd "$WORK" && runuser -u postgres -- env \
-		-u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGOPTIONS -u PGPASSWORD \
-		-u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE -u PGDATA -u PGSSLMODE \
-		HOME="$WORK" PATH="$PATH" LANG=C.UTF-8 LC_MESSAGES=C "$@" </dev/null)
-}
-
 PERF_PID=
 stop_perf() {	# the perf record started for this run, if any
 	if [ -n "$PERF_PID" ]; then
@@ -163,84 +140,38 @@ on_exit() {
 	stop_perf
 	for n in "${NODES[@]}"; do
 		if [ "${STARTED[$n]:-0}" = 1 ]; then
-			as_pg pg_ctl -D "${DATA[$n]}" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-				as_pg pg_ctl -D "${DATA[$n]}" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
-				warn "could not stop the server of ${DATA[$n]}"
+			mm_pg_stop "${DATA[$n]}" || warn "could not stop the server of ${DATA[$n]}"
 		fi
 	done
-	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-		if [ "$rc" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
-			note "kept $WORK (pub.log, sub.log, pgbench logs)"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	mm_remove_work "kept $WORK (pub.log, sub.log, pgbench logs)" "$rc"
 	exit "$rc"
 }
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+mm_exit_traps on_exit
 
 # ---------------------------------------------------------------------------
 # Packages, build, install
 # ---------------------------------------------------------------------------
-PACKAGES=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-$PGVER-pglogical" make gcc)
-pkg_installed() {
-	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-missing=()
-for p in "${PACKAGES[@]}"; do
-	pkg_installed "$p" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	note "installing: ${missing[*]}"
-	timeout 300 apt-get update -q >&2
-	timeout 600 apt-get install -y -q --no-install-recommends --no-upgrade \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing[@]}" >&2
-fi
-for tool in "$PG_CONFIG" initdb pg_ctl psql pgbench postgres; do
-	command -v "$tool" >/dev/null || die "missing $tool after install"
-done
-id postgres >/dev/null 2>&1 || die "no 'postgres' system user (created by postgresql-common)"
+mm_install_missing note 300 600 "postgresql-$PGVER" "postgresql-server-dev-$PGVER" \
+	"postgresql-$PGVER-pglogical" make gcc >&2
+mm_check_tools "$PG_CONFIG" initdb pg_ctl psql pgbench postgres
 
 WORK=$(mktemp -d /tmp/mm-catchup.XXXXXX)
 chmod 755 "$WORK"
 SOCK=$WORK/sock
 mkdir -p "$SOCK" "$WORK/logs"
 
-if [ "${MM_BENCH_SKIP_BUILD:-0}" != 1 ]; then
-	# Built from a copy: the working tree stays untouched (no objects written
-	# into it while others edit it) and stale objects are not reused.
-	note "building multimaster from $REPO"
-	mkdir -p "$WORK/build"
-	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.bc' --exclude='*.so' \
-		Makefile ./*.control ./*.sql src) | tar -C "$WORK/build" -xf -
-	if ! timeout 300 make -C "$WORK/build" PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 ||
-		! timeout 120 make -C "$WORK/build" PG_CONFIG="$PG_CONFIG" install >>"$WORK/build.log" 2>&1; then
-		cat "$WORK/build.log" >&2
-		die "build or install failed"
-	fi
-fi
-[ -f "$("$PG_CONFIG" --sharedir)/extension/multimaster.control" ] ||
-	die "multimaster is not installed"
-[ -f "$("$PG_CONFIG" --sharedir)/extension/pglogical.control" ] ||
-	die "pglogical is not installed (postgresql-$PGVER-pglogical)"
+mm_bench_build 300:120
+mm_installed multimaster || die "multimaster is not installed"
+mm_installed pglogical || die "pglogical is not installed (postgresql-$PGVER-pglogical)"
 
 # ---------------------------------------------------------------------------
 # Servers
 # ---------------------------------------------------------------------------
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 p=${MM_BENCH_PORT:-56432}
 for n in "${NODES[@]}"; do
-	while ! port_free "$p"; do
-		p=$((p + 1))
-		[ "$p" -le $(( ${MM_BENCH_PORT:-56432} + 200 )) ] || die "no free port found"
-	done
-	PORT[$n]=$p
-	p=$((p + 1))
+	PORT[$n]=$(mm_free_port "$p" $(( ${MM_BENCH_PORT:-56432} + 200 ))) ||
+		die "no free port found"
+	p=$(( ${PORT[$n]} + 1 ))
 	DATA[$n]=$WORK/$n
 done
 
@@ -262,30 +193,24 @@ SETTINGS=(
 	"wal_retrieve_retry_interval = 100ms"
 )
 for n in "${NODES[@]}"; do
-	if ! as_pg initdb -D "${DATA[$n]}" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-		--lc-messages=C --no-sync >"$WORK/initdb_$n.log" 2>&1; then
+	if ! mm_initdb "${DATA[$n]}" "$WORK/initdb_$n.log"; then
 		cat "$WORK/initdb_$n.log" >&2
 		die "initdb failed ($n)"
 	fi
 done
-# PostgreSQL 15.19+ lets logical decoding use only the listed output plugins;
-# pglogical's slots use its plugin "pglogical_output".
-if as_pg postgres -C output_plugin_libraries -D "${DATA[pub]}" >/dev/null 2>&1; then
-	SETTINGS+=("output_plugin_libraries = 'pgoutput, test_decoding, multimaster, pglogical_output'")
-fi
+# output_plugin_libraries (PostgreSQL 15.19+) lists pglogical's plugin too:
+# its slots use "pglogical_output".
+MM_OUTPUT_PLUGINS+=', pglogical_output'
 for n in "${NODES[@]}"; do
-	{
-		printf "listen_addresses = '127.0.0.1'\n"
-		printf "port = %s\n" "${PORT[$n]}"
-		printf "unix_socket_directories = '%s'\n" "$SOCK"
-		printf '%s\n' "${SETTINGS[@]}"
-	} >>"${DATA[$n]}/postgresql.conf"
-	if ! as_pg pg_ctl -D "${DATA[$n]}" -l "$WORK/$n.log" -w -t 60 start >/dev/null; then
+	mm_node_conf "${DATA[$n]}" '' "${PORT[$n]}" "$SOCK" "${SETTINGS[@]}"
+	if ! mm_pg_start "${DATA[$n]}" "$WORK/$n.log"; then
 		cat "$WORK/$n.log" >&2
 		die "server $n did not start"
 	fi
 	STARTED[$n]=1
 done
+# reported with the settings
+[ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
 
 psql_q() {	# node db sql...: unaligned, tuples only, stop on error
 	local n=$1 db=$2
@@ -352,6 +277,7 @@ BEGIN
 END
 \$\$;"
 
+# shellcheck disable=SC2153  # ROWS: set by mm_bench_args (lib.sh)
 populate_sql() {	# variant
 	local cols='' vals=''
 	case $1 in

@@ -34,18 +34,13 @@
 # the temp directory: server log, pgbench logs).
 set -euo pipefail
 
-PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
-export PG_CONFIG=$PGBIN/pg_config
-export PATH=$PGBIN:$PATH
-export DEBIAN_FRONTEND=noninteractive
+# PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
+# shellcheck source=SCRIPTDIR/../lib.sh disable=SC1091  # followed with -x
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd -P)
 
 DURATION=${1:-20}
-ROUNDS=${MM_BENCH_ROUNDS:-3}
-ROWS=${MM_BENCH_ROWS:-30000}
 WARMUP=${MM_BENCH_WARMUP:-5}
 CLIENTS=4
 THREADS=2
@@ -57,18 +52,8 @@ declare -A LABEL=(
 	[plpgsql]='(c) PL/pgSQL equivalent'
 )
 
-warn() { printf 'trigger_overhead: %s\n' "$*" >&2; }
-die() { warn "$*"; exit 1; }
-note() { printf '%s\n' "$*" >&2; }
-
-case $DURATION in
--h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-esac
-[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "seconds must be a positive integer, not '$DURATION'"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_ROUNDS must be a positive integer"
-if ! [[ $ROWS =~ ^[1-9][0-9]*$ ]] || [ "$ROWS" -lt 2 ]; then
-	die "MM_BENCH_ROWS must be an integer >= 2"
-fi
+# warn, die, note: the ones of lib.sh (on stderr)
+mm_bench_args seconds "$DURATION" 3 30000
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "MM_BENCH_WARMUP must be a non-negative integer"
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): installs packages and runs the server as 'postgres'"
 
@@ -76,59 +61,24 @@ WORK=
 DATA=
 SERVER_STARTED=0
 
-# Commands as the postgres user, with a clean libpq environment.
-as_pg() {
-	(cd "$WORK" && runuser -u postgres -- env \
-		-u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGOPTIONS -u PGPASSWORD \
-		-u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE -u PGDATA -u PGSSLMODE \
-		HOME="$WORK" PATH="$PATH" LANG=C.UTF-8 LC_MESSAGES=C "$@" </dev/null)
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 on_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
 	if [ "$SERVER_STARTED" = 1 ]; then
-		as_pg pg_ctl -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-			as_pg pg_ctl -D "$DATA" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
-			warn "could not stop the server of $DATA"
+		mm_pg_stop "$DATA" || warn "could not stop the server of $DATA"
 	fi
-	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-		if [ "$rc" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
-			note "kept $WORK (server.log, pgbench logs)"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	mm_remove_work "kept $WORK (server.log, pgbench logs)" "$rc"
 	exit "$rc"
 }
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+mm_exit_traps on_exit
 
 # ---------------------------------------------------------------------------
 # Packages, build, install
 # ---------------------------------------------------------------------------
-PACKAGES=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc)
-pkg_installed() {
-	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-missing=()
-for p in "${PACKAGES[@]}"; do
-	pkg_installed "$p" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	note "installing: ${missing[*]}"
-	apt-get update -q >&2
-	apt-get install -y -q --no-install-recommends --no-upgrade \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing[@]}" >&2
-fi
-for tool in "$PG_CONFIG" initdb pg_ctl psql pgbench postgres; do
-	command -v "$tool" >/dev/null || die "missing $tool after install"
-done
-id postgres >/dev/null 2>&1 || die "no 'postgres' system user (created by postgresql-common)"
+mm_install_missing note 0 0 "postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc >&2
+mm_check_tools "$PG_CONFIG" initdb pg_ctl psql pgbench postgres
 
 WORK=$(mktemp -d /tmp/mm-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -136,38 +86,18 @@ DATA=$WORK/data
 SOCK=$WORK/sock
 mkdir -p "$SOCK" "$WORK/logs"
 
-if [ "${MM_BENCH_SKIP_BUILD:-0}" != 1 ]; then
-	# Built from a copy: the working tree stays untouched (no objects written
-	# into it while others edit it) and stale objects are not reused.
-	note "building multimaster from $REPO"
-	mkdir -p "$WORK/build"
-	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.bc' --exclude='*.so' \
-		Makefile ./*.control ./*.sql src) | tar -C "$WORK/build" -xf -
-	if ! make -C "$WORK/build" PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 ||
-		! make -C "$WORK/build" PG_CONFIG="$PG_CONFIG" install >>"$WORK/build.log" 2>&1; then
-		cat "$WORK/build.log" >&2
-		die "build or install failed"
-	fi
-fi
-[ -f "$("$PG_CONFIG" --sharedir)/extension/multimaster.control" ] ||
-	die "multimaster is not installed"
+mm_bench_build 0:0
+mm_installed multimaster || die "multimaster is not installed"
 
 # ---------------------------------------------------------------------------
 # Server
 # ---------------------------------------------------------------------------
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-PORT=${MM_BENCH_PORT:-55432}
-while ! port_free "$PORT"; do
-	PORT=$((PORT + 1))
-	[ "$PORT" -le $(( ${MM_BENCH_PORT:-55432} + 200 )) ] || die "no free port found"
-done
+PORT=$(mm_free_port "${MM_BENCH_PORT:-55432}" $(( ${MM_BENCH_PORT:-55432} + 200 ))) ||
+	die "no free port found"
 
 chown -R postgres:postgres "$WORK"
 chmod 700 "$SOCK"
-if ! as_pg initdb -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-	--lc-messages=C --no-sync >"$WORK/initdb.log" 2>&1; then
+if ! mm_initdb "$DATA" "$WORK/initdb.log"; then
 	cat "$WORK/initdb.log" >&2
 	die "initdb failed"
 fi
@@ -182,17 +112,11 @@ SETTINGS=(
 	"autovacuum = off"
 	"jit = off"
 )
-if as_pg postgres --describe-config 2>/dev/null | cut -f1 | grep -qx output_plugin_libraries; then
-	SETTINGS+=("output_plugin_libraries = 'pgoutput, test_decoding, multimaster'")
-fi
-{
-	printf "listen_addresses = '127.0.0.1'\n"
-	printf "port = %s\n" "$PORT"
-	printf "unix_socket_directories = '%s'\n" "$SOCK"
-	printf '%s\n' "${SETTINGS[@]}"
-} >>"$DATA/postgresql.conf"
+mm_node_conf "$DATA" '' "$PORT" "$SOCK" "${SETTINGS[@]}"
+# reported with the settings
+[ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
 
-if ! as_pg pg_ctl -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null; then
+if ! mm_pg_start "$DATA" "$WORK/server.log"; then
 	cat "$WORK/server.log" >&2
 	die "server did not start"
 fi

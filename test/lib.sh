@@ -1,0 +1,315 @@
+# shellcheck shell=bash
+# test/lib.sh: setup shared by the scripts that build multimaster and run
+# throwaway servers (test/run-tests.sh, test/demo.sh, test/bench/*.sh).
+#
+# Sourced, never run, after the script's own `set -euo pipefail`:
+#
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# It defines constants (PGVER, PGBIN, PG_CONFIG, PATH, REPO, MM_PROG) and
+# functions only.  No function relies on errexit: each one checks what it
+# runs and returns a status (or dies), so it works the same when called from
+# `if`, `||` or `!`.
+
+PGVER=15
+PGBIN=/usr/lib/postgresql/$PGVER/bin
+export PG_CONFIG=$PGBIN/pg_config
+export PATH=$PGBIN:$PATH
+export DEBIAN_FRONTEND=noninteractive
+
+# The repository: the directory above this file's.
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# The script's name without .sh: the prefix of its warnings.
+MM_PROG=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+
+# ---------------------------------------------------------------------------
+# Messages and exit
+# ---------------------------------------------------------------------------
+# warn, die and note, all on stderr; a script that says things its own way
+# defines its own after sourcing this file (the last definition wins).
+warn() { printf '%s: %s\n' "$MM_PROG" "$*" >&2; }
+die() { warn "$*"; exit 1; }
+note() { printf '%s\n' "$*" >&2; }
+
+# The help of a script: its header comment, from line 2 to the line before
+# the first one matching end, without the leading "# ".
+mm_usage() {	# script end-regex
+	sed -n "2,/$2/p" "$1" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# The EXIT trap runs the function; INT and TERM exit with status 130 and
+# 143, which runs it too.
+mm_exit_traps() {	# function
+	# shellcheck disable=SC2064  # the function's name, given now
+	trap "$1" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# Removes the script's temp directory $WORK (if any), or keeps it and says
+# message (note) when KEEP_TMP=1 or when a non-zero exit status is given.
+mm_remove_work() {	# message [exit-status]
+	if [ -z "${WORK:-}" ] || [ ! -d "$WORK" ]; then
+		return 0
+	fi
+	if [ "${2:-0}" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
+		note "$1"
+	else
+		rm -rf -- "$WORK"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Commands as postgres
+# ---------------------------------------------------------------------------
+# Run a command as postgres (initdb and postgres refuse root), from a
+# directory it can read, with a clean libpq environment so that nothing of
+# the caller's leaks into the servers and tests.  HOME is the script's
+# $WORK (its temp directory), else /tmp.
+as_pg_in() {	# dir command...
+	local dir=$1
+	shift
+	(cd "$dir" && runuser -u postgres -- env \
+		-u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER \
+		-u PGPASSWORD -u PGPASSFILE -u PGSERVICE -u PGSERVICEFILE \
+		-u PGOPTIONS -u PGSSLMODE -u PGDATA -u LC_ALL -u LANGUAGE \
+		HOME="${WORK:-/tmp}" PATH="$PATH" PG_CONFIG="$PG_CONFIG" \
+		LANG=C.UTF-8 LC_MESSAGES=C \
+		"$@" </dev/null)
+}
+
+as_pg() {	# command...: as_pg_in $WORK (else /tmp)
+	as_pg_in "${WORK:-/tmp}" "$@"
+}
+
+# A command with a time limit in seconds; 0 = no limit.
+mm_limit() {	# seconds command...
+	local secs=$1
+	shift
+	if [ "$secs" -gt 0 ]; then
+		timeout "$secs" "$@"
+	else
+		"$@"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Packages
+# ---------------------------------------------------------------------------
+mm_pkg_installed() {	# package
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+# Installs those of the Debian packages that are not installed, saying
+# "installing: <them>" through the function log first; the others are left
+# at their version.  MM_MISSING is set to the list of those installed (empty:
+# nothing to do).  The Debian default cluster (port 5432) that
+# postgresql-common may create is never used by the scripts.
+mm_install_missing() {	# log-function update-secs install-secs package...
+	local log=$1 update_secs=$2 install_secs=$3 p
+	shift 3
+	MM_MISSING=()
+	for p in "$@"; do
+		mm_pkg_installed "$p" || MM_MISSING+=("$p")
+	done
+	[ ${#MM_MISSING[@]} -gt 0 ] || return 0
+	"$log" "installing: ${MM_MISSING[*]}"
+	mm_limit "$update_secs" apt-get update -q </dev/null || return
+	mm_limit "$install_secs" apt-get install -y -q --no-install-recommends --no-upgrade \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"${MM_MISSING[@]}" </dev/null
+}
+
+# Dies unless each tool (a path, or a command on PATH) is there and so is
+# the postgres user.
+mm_check_tools() {	# tool...
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || die "missing $tool after install"
+	done
+	id postgres >/dev/null 2>&1 || die "no 'postgres' system user (created by postgresql-common)"
+}
+
+# ---------------------------------------------------------------------------
+# Build and install
+# ---------------------------------------------------------------------------
+# The repository's build inputs copied into dest, without objects: a build
+# there leaves the working tree untouched and reuses no stale object.
+mm_copy_sources() {	# dest
+	mkdir -p "$1" || return
+	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.bc' --exclude='*.so' \
+		Makefile ./*.control ./*.sql src) | tar -C "$1" -xf -
+}
+
+# make, then make install, in dir for this PG_CONFIG (stdin /dev/null).
+# make's output goes to build-log, make install's to install-log (appended
+# when it is build-log, else written afresh).
+#   -c        make clean first, so that every file is compiled and its
+#             warnings are seen
+#   -s        make's output is also shown on stdout as it comes
+#   -w        a compiler warning fails the build: nothing is installed
+#   -t M:I    time limits in seconds for make (M) and make install (I)
+# Status: 0 built and installed, 1 make failed, 2 compiler warnings (-w),
+# 3 make install failed.  mm_build_warnings build-log tells whether make
+# printed warnings.
+mm_build_install() {	# [-c] [-s] [-w] [-t M:I] dir build-log install-log
+	local clean=0 show=0 strict=0 make_secs=0 install_secs=0 dir blog ilog
+	local -
+	set -o pipefail
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-c) clean=1 ;;
+		-s) show=1 ;;
+		-w) strict=1 ;;
+		-t) make_secs=${2%%:*} install_secs=${2#*:}; shift ;;
+		*) break ;;
+		esac
+		shift
+	done
+	dir=$1 blog=$2 ilog=$3
+	if [ "$clean" = 1 ]; then
+		make -C "$dir" PG_CONFIG="$PG_CONFIG" clean </dev/null >/dev/null 2>&1 || true
+	fi
+	if [ "$show" = 1 ]; then
+		mm_limit "$make_secs" make -C "$dir" PG_CONFIG="$PG_CONFIG" 2>&1 </dev/null |
+			tee "$blog" || return 1
+	else
+		mm_limit "$make_secs" make -C "$dir" PG_CONFIG="$PG_CONFIG" </dev/null \
+			>"$blog" 2>&1 || return 1
+	fi
+	if [ "$strict" = 1 ] && mm_build_warnings "$blog"; then
+		return 2
+	fi
+	if [ "$ilog" = "$blog" ]; then
+		mm_limit "$install_secs" make -C "$dir" PG_CONFIG="$PG_CONFIG" install \
+			</dev/null >>"$ilog" 2>&1 || return 3
+	else
+		mm_limit "$install_secs" make -C "$dir" PG_CONFIG="$PG_CONFIG" install \
+			</dev/null >"$ilog" 2>&1 || return 3
+	fi
+}
+
+mm_build_warnings() {	# build-log: true if the compiler printed warnings
+	grep -q 'warning:' "$1"
+}
+
+mm_installed() {	# extension: true if this PostgreSQL has it installed
+	[ -f "$("$PG_CONFIG" --sharedir)/extension/$1.control" ]
+}
+
+# ---------------------------------------------------------------------------
+# Benchmarks (test/bench/*.sh)
+# ---------------------------------------------------------------------------
+# What the benchmarks' command lines have in common: -h or --help as the
+# argument prints the script's help and exits; else the argument's value
+# (called name in messages) must be a positive integer.  ROUNDS and ROWS are
+# set from MM_BENCH_ROUNDS and MM_BENCH_ROWS, else the benchmark's defaults;
+# dies if they are not whole numbers (ROWS >= 2).
+mm_bench_args() {	# name value default-rounds default-rows
+	case $2 in
+	-h|--help) mm_usage "${BASH_SOURCE[1]}" '^set -euo'; exit 0 ;;
+	esac
+	[[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, not '$2'"
+	ROUNDS=${MM_BENCH_ROUNDS:-$3}
+	ROWS=${MM_BENCH_ROWS:-$4}
+	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_ROUNDS must be a positive integer"
+	if ! [[ $ROWS =~ ^[1-9][0-9]*$ ]] || [ "$ROWS" -lt 2 ]; then
+		die "MM_BENCH_ROWS must be an integer >= 2"
+	fi
+}
+
+# Builds a copy of the sources in $WORK/build and installs it, unless
+# MM_BENCH_SKIP_BUILD=1 (the installed extension is used): the working tree
+# stays untouched (no objects written into it while others edit it) and
+# stale objects are not reused.  Dies with make's output ($WORK/build.log)
+# if the build or the install fails.
+mm_bench_build() {	# make-secs:install-secs
+	[ "${MM_BENCH_SKIP_BUILD:-0}" != 1 ] || return 0
+	note "building multimaster from $REPO"
+	mm_copy_sources "$WORK/build" || exit
+	if ! mm_build_install -t "$1" "$WORK/build" "$WORK/build.log" "$WORK/build.log"; then
+		cat "$WORK/build.log" >&2
+		die "build or install failed"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Ports
+# ---------------------------------------------------------------------------
+mm_port_busy() {	# port: something listening on 127.0.0.1 (or any address) answers
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints the first port from first on that nobody answers on; fails when
+# the ports up to last are all taken.
+mm_free_port() {	# first last
+	local p=$1
+	while mm_port_busy "$p"; do
+		p=$((p + 1))
+		[ "$p" -le "$2" ] || return 1
+	done
+	printf '%s\n' "$p"
+}
+
+# ---------------------------------------------------------------------------
+# Nodes
+# ---------------------------------------------------------------------------
+# A new cluster in datadir, made as postgres: superuser postgres, trust
+# authentication, UTF-8, locale C.UTF-8.  initdb's output goes to log.
+mm_initdb() {	# datadir log
+	as_pg initdb -D "$1" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+		--lc-messages=C --no-sync >"$2" 2>&1
+}
+
+# The output plugins of the output_plugin_libraries line of mm_node_conf.
+MM_OUTPUT_PLUGINS='pgoutput, test_decoding, multimaster'
+
+# Appends a node's settings to datadir/postgresql.conf: a comment "# title"
+# (none if title is empty), listening on 127.0.0.1:port and in the unix
+# socket directory sockdir, each setting line given (empty ones skipped),
+# then output_plugin_libraries = '$MM_OUTPUT_PLUGINS' if the server has that
+# parameter: PostgreSQL 15.19+ lets logical decoding load only the output
+# plugins listed there.  MM_OUTPUT_PLUGIN_LINE is set to that line, or empty
+# before 15.19.
+mm_node_conf() {	# datadir title port sockdir [setting...]
+	local d=$1 title=$2 port=$3 sock=$4 s
+	shift 4
+	MM_OUTPUT_PLUGIN_LINE=
+	if as_pg postgres -C output_plugin_libraries -D "$d" >/dev/null 2>&1; then
+		# A list GUC written as one quoted string: correct in a config file.
+		MM_OUTPUT_PLUGIN_LINE="output_plugin_libraries = '$MM_OUTPUT_PLUGINS'"
+	fi
+	{
+		if [ -n "$title" ]; then
+			printf '\n# %s\n' "$title"
+		fi
+		printf "listen_addresses = '127.0.0.1'\n"
+		printf 'port = %s\n' "$port"
+		printf "unix_socket_directories = '%s'\n" "$sock"
+		for s in "$@" "$MM_OUTPUT_PLUGIN_LINE"; do
+			if [ -n "$s" ]; then
+				printf '%s\n' "$s"
+			fi
+		done
+	} >>"$d/postgresql.conf"
+}
+
+# Starts the server of datadir as postgres, logging to log, and waits up to
+# 60 s for it to accept connections.  pg_ctl's stdout is discarded.
+mm_pg_start() {	# datadir log
+	as_pg pg_ctl -D "$1" -l "$2" -w -t 60 start >/dev/null
+}
+
+# Stops the server of datadir: fast shutdown, else immediate.  Fails if
+# neither worked.
+mm_pg_stop() {	# datadir
+	as_pg pg_ctl -D "$1" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+		as_pg pg_ctl -D "$1" -m immediate -w -t 30 stop >/dev/null 2>&1
+}
+
+# Stops the server of datadir if it has one running (a postmaster.pid);
+# never fails.
+mm_stop_node() {	# datadir
+	[ -f "$1/postmaster.pid" ] || return 0
+	mm_pg_stop "$1" || true
+}
