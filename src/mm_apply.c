@@ -230,7 +230,8 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	errcallback.callback = apply_error_callback;
 	errcallback.arg = &errinfo;
 	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
+	if (stamp == NULL)			/* a local write needs no such context */
+		error_context_stack = &errcallback;
 
 	applying_relid = RelationGetRelid(rel);
 	PG_TRY();
