@@ -52,8 +52,6 @@ PG_FUNCTION_INFO_V1(mm_drop_mesh);
 PG_FUNCTION_INFO_V1(mm_remove_node);
 PG_FUNCTION_INFO_V1(mm_broadcast_ddl);
 
-#define LINK_NAME_PATTERN	"^multimaster_[0-9]+_[0-9]+$"
-
 
 /* An undo step: a statement to run on a node if a later step fails. */
 typedef struct Undo
@@ -128,10 +126,10 @@ plugin_allowed(const char *setting)
 #define SUBS_QUERY \
 	"SELECT s.subname FROM pg_catalog.pg_subscription s " \
 	"JOIN pg_catalog.pg_database d ON d.oid = s.subdbid " \
-	"WHERE d.datname = pg_catalog.current_database() AND s.subname ~ '" LINK_NAME_PATTERN "'"
+	"WHERE d.datname = pg_catalog.current_database() AND s.subname ~ '" MM_LINK_NAME_PATTERN "'"
 #define SLOTS_QUERY \
 	"SELECT slot_name FROM pg_catalog.pg_replication_slots " \
-	"WHERE slot_name ~ '" LINK_NAME_PATTERN "'"
+	"WHERE slot_name ~ '" MM_LINK_NAME_PATTERN "'"
 
 /*
  * Connect to a node and check that it can take part in a mesh of n nodes.
@@ -643,8 +641,25 @@ mm_connect_known_nodes(int *n_out, bool missing_ok)
 	return nodes;
 }
 
-static void
-refresh_node(MMRemote *r)
+/*
+ * ALTER SUBSCRIPTION ... REFRESH PUBLICATION for one link; with warn_only a
+ * failure is a warning (the background refresh goes on with other links).
+ */
+void
+mm_refresh_link(MMRemote *r, const char *name, bool warn_only)
+{
+	char	   *sql = psprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)",
+							   quote_identifier(name));
+
+	if (warn_only)
+		(void) mm_remote_try(r, sql, 0, NULL);
+	else
+		PQclear(mm_remote_exec(r, sql, 0, NULL));
+}
+
+/* Refresh every multimaster subscription of a node. */
+void
+mm_refresh_node(MMRemote *r, bool warn_only)
 {
 	List	   *subs;
 	ListCell   *lc;
@@ -653,10 +668,7 @@ refresh_node(MMRemote *r)
 		return;
 	subs = string_column(r, SUBS_QUERY);
 	foreach(lc, subs)
-		PQclear(mm_remote_exec(r,
-							   psprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)",
-										quote_identifier((char *) lfirst(lc))),
-							   0, NULL));
+		mm_refresh_link(r, (char *) lfirst(lc), warn_only);
 }
 
 /*
@@ -677,7 +689,7 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 	WITH_UNDO(nodes, n, undo,
 			  {
 				  for (i = 0; i < n; i++)
-					  refresh_node(&nodes[i].r);
+					  mm_refresh_node(&nodes[i].r, false);
 			  });
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
@@ -723,7 +735,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 											 3, params));
 				  }
 				  for (i = 0; i < n; i++)
-					  refresh_node(&nodes[i].r);
+					  mm_refresh_node(&nodes[i].r, false);
 			  });
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
@@ -958,7 +970,7 @@ mm_unsubscribe(PG_FUNCTION_ARGS)
 
 			name = mm_remote_value(&self,
 								   "SELECT s.subname FROM pg_catalog.pg_subscription s "
-								   "WHERE s.subconninfo = $1 AND s.subname ~ '" LINK_NAME_PATTERN "'",
+								   "WHERE s.subconninfo = $1 AND s.subname ~ '" MM_LINK_NAME_PATTERN "'",
 								   1, params);
 		}
 		if (name == NULL)

@@ -13,6 +13,9 @@
 
 #include "mm_remote.h"
 
+/* names of the mesh's slots and subscriptions: multimaster_<publisher>_<subscriber> */
+#define MM_LINK_NAME_PATTERN	"^multimaster_[0-9]+_[0-9]+$"
+
 /* What create_mesh learns about a node before touching anything. */
 typedef struct MeshNode
 {
@@ -34,5 +37,7 @@ extern char *mm_link_name(int32 publisher, int32 subscriber);
 
 extern MeshNode *mm_connect_known_nodes(int *n_out, bool missing_ok);
 extern void mm_close_nodes(MeshNode *nodes, int n);
+extern void mm_refresh_link(MMRemote *r, const char *name, bool warn_only);
+extern void mm_refresh_node(MMRemote *r, bool warn_only);
 
 #endif							/* MM_MESH_H */

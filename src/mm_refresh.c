@@ -93,13 +93,6 @@ mm_schedule_refresh(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-static void
-refresh_subscription(MMRemote *r, const char *name)
-{
-	(void) mm_remote_try(r, psprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)",
-									 quote_identifier(name)), 0, NULL);
-}
-
 void
 mm_refresh_worker_main(Datum main_arg)
 {
@@ -141,18 +134,7 @@ mm_refresh_worker_main(Datum main_arg)
 		if (r->conn == NULL)
 			continue;
 		if (nodes[i].id == self_id)
-		{
-			PGresult   *res = PQexec(r->conn,
-									 "SELECT s.subname FROM pg_catalog.pg_subscription s "
-									 "JOIN pg_catalog.pg_database d ON d.oid = s.subdbid "
-									 "WHERE d.datname = pg_catalog.current_database() "
-									 "AND s.subname ~ '^multimaster_[0-9]+_[0-9]+$'");
-			int			k;
-
-			for (k = 0; PQresultStatus(res) == PGRES_TUPLES_OK && k < PQntuples(res); k++)
-				refresh_subscription(r, PQgetvalue(res, k, 0));
-			PQclear(res);
-		}
+			mm_refresh_node(r, true);
 		else
 		{
 			const char *params[1] = {relname};
@@ -162,7 +144,7 @@ mm_refresh_worker_main(Datum main_arg)
 										   1, NULL, params, NULL, NULL, 0);
 
 			if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-				refresh_subscription(r, mm_link_name(self_id, nodes[i].id));
+				mm_refresh_link(r, mm_link_name(self_id, nodes[i].id), true);
 			PQclear(res);
 		}
 	}

@@ -82,7 +82,7 @@ mm_wait_for_sync(PG_FUNCTION_ARGS)
 					"FROM pg_catalog.pg_subscription s "
 					"JOIN pg_catalog.pg_database d ON d.oid = s.subdbid "
 					"WHERE d.datname = pg_catalog.current_database() "
-					"AND s.subname ~ '^multimaster_[0-9]+_[0-9]+$'", false, 0) != SPI_OK_SELECT)
+					"AND s.subname ~ '" MM_LINK_NAME_PATTERN "'", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_subscription");
 
 	npeers = (int) SPI_processed;
@@ -246,8 +246,8 @@ mm_compare_table(PG_FUNCTION_ARGS)
 		mm_close_nodes(nodes, n);
 	}
 	PG_END_TRY();
-	if (n < 2 || counts[0] == NULL)
-		consistent = consistent && n >= 1 && counts[0] != NULL;
+	if (n == 0)
+		consistent = false;
 
 	for (i = 0; i < n; i++)
 	{

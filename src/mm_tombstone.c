@@ -244,7 +244,7 @@ mm_tombstone_write(const MMRelInfo *owner, const char *key,
 	info = *mm_relinfo_get(rel, NULL);
 	info.policy = owner->policy;
 	info.priority_node = owner->priority_node;
-	info.source = owner->source == MM_SOURCE_COLUMN ? MM_SOURCE_HLC : owner->source;
+	info.source = owner->source;	/* a column source falls back to the clock */
 
 	slot = table_slot_create(rel, NULL);
 	ExecClearTuple(slot);
