@@ -5,6 +5,7 @@ MODULE_big = multimaster
 OBJS = \
 	src/multimaster.o \
 	src/mm_catalog.o \
+	src/mm_key.o \
 	src/mm_version.o \
 	src/mm_trigger.o \
 	src/mm_apply.o \

@@ -29,7 +29,8 @@ CREATE TABLE multimaster.tables (
     relid           regclass NOT NULL PRIMARY KEY,
     policy          text NOT NULL,
     version_source  text NOT NULL DEFAULT 'hlc',
-    added_at        timestamptz NOT NULL DEFAULT now()
+    added_at        timestamptz NOT NULL DEFAULT now(),
+    table_name      text            -- the name its tombstones are stored under
 );
 COMMENT ON TABLE multimaster.tables IS
   'Tables registered with multimaster.add_table() and their conflict policy';
@@ -38,22 +39,44 @@ SELECT pg_catalog.pg_extension_config_dump('multimaster.tables', '');
 
 /*
  * Tombstones: one row per deleted key, replicated with the delete so that a
- * delete is a version like any other write.  table_name is the
- * schema-qualified, quoted name (OIDs differ between nodes); key is the
- * primary key rendered as text.
+ * delete is a version like any other write.  A tombstone names its table as
+ * "schema"."table", always quoted (OIDs differ between nodes), and its key
+ * by value: key_hash is the key's hash under the primary key's own
+ * equality, key_data its values in binary (send) form.  Neither depends on
+ * any setting, and keys that are equal but encoded differently (numeric
+ * 1.0 and 1.00) are matched by that equality.  key is the key as text, for
+ * people only.
  */
 CREATE TABLE multimaster.tombstones (
     table_name     text NOT NULL,
-    key            text NOT NULL,
+    key_hash       integer NOT NULL,
+    key_data       bytea NOT NULL,
+    key            text,
     mm_origin      integer,
     mm_version     timestamptz,
     mm_generation  bigint,
-    PRIMARY KEY (table_name, key)
+    PRIMARY KEY (table_name, key_hash, key_data)
 );
 COMMENT ON TABLE multimaster.tombstones IS
   'Deleted keys and the version of their delete; purge with multimaster.purge_tombstones()';
 REVOKE ALL ON multimaster.tombstones FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('multimaster.tombstones', '');
+
+/*
+ * What purged tombstones leave behind: per table, the greatest clock and
+ * generation purged.  A later local write of that table orders after them,
+ * so peers that still hold a purged tombstone do not drop it.  Local to
+ * each node (it only raises this node's own stamps).
+ */
+CREATE TABLE multimaster.tombstone_floors (
+    table_name     text NOT NULL PRIMARY KEY,
+    mm_version     timestamptz NOT NULL,
+    mm_generation  bigint NOT NULL
+);
+COMMENT ON TABLE multimaster.tombstone_floors IS
+  'Per table, the newest clock and generation of purged tombstones: local writes order after them';
+REVOKE ALL ON multimaster.tombstone_floors FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('multimaster.tombstone_floors', '');
 
 CREATE TABLE multimaster.conflicts (
     conflict_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -158,6 +181,13 @@ BEGIN
                       HINT = 'Call multimaster.init_node() with the same id and name to change only the priority.';
         END IF;
         IF cur.priority <> init_node.priority THEN
+            IF EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local) THEN
+                RAISE EXCEPTION 'cannot change the priority of node % ("%") while it has peers',
+                        cur.node_id, cur.node_name
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'Every node orders concurrent writes by the priorities it knows; a priority changed on one node only would make nodes resolve the same conflict differently, for ever.',
+                          HINT = 'Priorities are fixed when the mesh is built: run multimaster.drop_mesh(), call multimaster.init_node() with the new priority, then multimaster.create_mesh() again.';
+            END IF;
             UPDATE multimaster.nodes n SET priority = init_node.priority
              WHERE n.node_id = cur.node_id;
             PERFORM multimaster._invalidate_cache();
@@ -263,6 +293,16 @@ BEGIN
     END IF;
 
     canon := multimaster.check_policy(add_table.policy);
+
+    SELECT t.policy INTO early FROM multimaster.tables t WHERE t.relid = add_table.tbl;
+    IF FOUND AND early <> canon
+       AND EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local) THEN
+        RAISE EXCEPTION 'table % is registered with policy %, not %', add_table.tbl, early, canon
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'This node has peers; a policy changed on one node only would make nodes resolve the same conflict differently, for ever.',
+                  HINT = 'Change it mesh-wide: multimaster.remove_table_mesh(), then multimaster.add_table_mesh() with the new policy.';
+    END IF;
+    early := NULL;
 
     SELECT c.oid, c.relname, n.nspname, c.relkind, c.relpersistence, c.relreplident
       INTO rel
@@ -385,10 +425,14 @@ BEGIN
         EXECUTE format('ALTER PUBLICATION multimaster ADD TABLE %s', add_table.tbl);
     END IF;
 
-    INSERT INTO multimaster.tables AS t (relid, policy, version_source)
-    VALUES (add_table.tbl, canon, src)
+    -- what a later local write would refuse, refused now: nothing registered
+    PERFORM multimaster._check_table(add_table.tbl);
+
+    INSERT INTO multimaster.tables AS t (relid, policy, version_source, table_name)
+    VALUES (add_table.tbl, canon, src, multimaster._table_name(add_table.tbl))
     ON CONFLICT (relid) DO UPDATE
-       SET policy = excluded.policy, version_source = excluded.version_source;
+       SET policy = excluded.policy, version_source = excluded.version_source,
+           table_name = excluded.table_name;
 
     -- part of a mesh already: refresh the links once this commits
     IF EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local AND n.dsn IS NOT NULL) THEN
@@ -399,6 +443,35 @@ $fn$;
 COMMENT ON FUNCTION multimaster.add_table(regclass, text, text) IS
   'Registers a table for active-active replication: version columns, conflict trigger (ALWAYS), publication; idempotent';
 REVOKE ALL ON FUNCTION multimaster.add_table(regclass, text, text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._remove_table_local(tbl regclass, drop_columns boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    PERFORM multimaster._require_superuser('unregister a table from multimaster');
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+                 JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+                WHERE p.pubname = 'multimaster' AND pr.prrelid = tbl) THEN
+        EXECUTE format('ALTER PUBLICATION multimaster DROP TABLE %s', tbl);
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS "000_multimaster_resolve" ON %s', tbl);
+    IF drop_columns THEN
+        EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS mm_origin, '
+                       'DROP COLUMN IF EXISTS mm_version, '
+                       'DROP COLUMN IF EXISTS mm_generation', tbl);
+    END IF;
+    DELETE FROM multimaster.tombstones tb
+     WHERE tb.table_name = multimaster._table_name(tbl);
+    DELETE FROM multimaster.tombstone_floors f
+     WHERE f.table_name = multimaster._table_name(tbl);
+    DELETE FROM multimaster.tables t WHERE t.relid = tbl;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster._remove_table_local(regclass, boolean) IS
+  'Internal: unregisters a table on this node only (remove_table_mesh calls it on every node once nothing is in flight)';
+REVOKE ALL ON FUNCTION multimaster._remove_table_local(regclass, boolean) FROM PUBLIC;
 
 CREATE FUNCTION multimaster.remove_table(tbl regclass, drop_columns boolean DEFAULT true)
 RETURNS void
@@ -419,38 +492,140 @@ BEGIN
         RETURN;
     END IF;
 
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
-                 JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
-                WHERE p.pubname = 'multimaster' AND pr.prrelid = remove_table.tbl) THEN
-        EXECUTE format('ALTER PUBLICATION multimaster DROP TABLE %s', remove_table.tbl);
+    /*
+     * Peers may have changes of this table in flight (in their WAL already):
+     * without the trigger and columns here, applying them would stop every
+     * link into this node.
+     */
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_subscription s
+                WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                    WHERE d.datname = pg_catalog.current_database())
+                  AND s.subname::text LIKE 'multimaster\_%')
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots r
+                   WHERE r.plugin = 'multimaster'
+                     AND r.database = pg_catalog.current_database()) THEN
+        RAISE EXCEPTION 'table % is replicated with peers', remove_table.tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Changes of it may be in flight between nodes; removing it on one node would stop the links into this node.',
+                  HINT = 'Use multimaster.remove_table_mesh(), which stops publishing it everywhere, waits until nothing is in flight, then removes it on every node.';
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS "000_multimaster_resolve" ON %s', remove_table.tbl);
-    IF remove_table.drop_columns THEN
-        EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS mm_origin, '
-                       'DROP COLUMN IF EXISTS mm_version, '
-                       'DROP COLUMN IF EXISTS mm_generation', remove_table.tbl);
-    END IF;
-    DELETE FROM multimaster.tombstones tb
-     WHERE tb.table_name = multimaster._table_name(remove_table.tbl);
-    DELETE FROM multimaster.tables t WHERE t.relid = remove_table.tbl;
+
+    PERFORM multimaster._remove_table_local(remove_table.tbl, remove_table.drop_columns);
 END
 $fn$;
 COMMENT ON FUNCTION multimaster.remove_table(regclass, boolean) IS
-  'Stops replicating a table: publication membership, trigger, its tombstones and (by default) the version columns';
+  'Stops replicating a table on a node without peers: publication membership, trigger, its tombstones and (by default) the version columns';
 REVOKE ALL ON FUNCTION multimaster.remove_table(regclass, boolean) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._unpublish_table(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    PERFORM multimaster._require_superuser('unregister a table from multimaster');
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+                 JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+                WHERE p.pubname = 'multimaster' AND pr.prrelid = tbl) THEN
+        EXECUTE format('ALTER PUBLICATION multimaster DROP TABLE %s', tbl);
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster._unpublish_table(regclass) IS
+  'Internal: this node stops publishing the table (first step of remove_table_mesh)';
+REVOKE ALL ON FUNCTION multimaster._unpublish_table(regclass) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.remove_table_mesh(tbl regclass, drop_columns boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_remove_table_mesh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION multimaster.remove_table_mesh(regclass, boolean) IS
+  'Stops replicating a table on every node while writes go on: no node publishes it any more, every node applies what was in flight, then each unregisters it';
+REVOKE ALL ON FUNCTION multimaster.remove_table_mesh(regclass, boolean) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._table_name(tbl regclass)
 RETURNS text
-LANGUAGE sql STABLE STRICT
+AS 'MODULE_PATHNAME', 'mm_table_name_sql'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION multimaster._table_name(regclass) IS
+  'Name under which a table''s tombstones are stored: "schema"."table", always quoted';
+REVOKE ALL ON FUNCTION multimaster._table_name(regclass) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.tombstone_key(tbl regclass, VARIADIC key_values text[])
+RETURNS TABLE (table_name text, key_hash integer, key_data bytea, key text)
+AS 'MODULE_PATHNAME', 'mm_tombstone_key'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION multimaster.tombstone_key(regclass, text[]) IS
+  'How a key of a table (one text value per primary key column, read in this session''s settings) is named in multimaster.tombstones';
+REVOKE ALL ON FUNCTION multimaster.tombstone_key(regclass, text[]) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._check_table(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mm_check_table'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster._check_table(regclass) IS
+  'Internal: raises the error a local write of a registered table would raise (key, version columns, replica identity)';
+REVOKE ALL ON FUNCTION multimaster._check_table(regclass) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._move_tombstones(old_name text, new_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mm_move_tombstones'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION multimaster._move_tombstones(text, text) IS
+  'Internal: files the tombstones stored under one table name under another (after a rename), keeping the newest of each key';
+REVOKE ALL ON FUNCTION multimaster._move_tombstones(text, text) FROM PUBLIC;
+
+/*
+ * What add_table decided must stay true after any ALTER TABLE or ALTER
+ * SCHEMA: the replica identity that makes shipped rows complete, and the
+ * name tombstones are stored under.  SECURITY DEFINER: a table owner's
+ * ALTER TABLE must be able to keep multimaster's own tables right.
+ */
+CREATE FUNCTION multimaster._after_alter()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = tbl
+DECLARE
+    t record;
+BEGIN
+    FOR t IN
+        SELECT mt.relid, mt.table_name AS old_name, c.relreplident,
+               multimaster._table_name(mt.relid) AS new_name,
+               EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = mt.relid AND a.attnum > 0 AND NOT a.attisdropped
+                          AND a.attlen = -1 AND a.attstorage IN ('x', 'e')) AS has_toast
+          FROM multimaster.tables mt
+          JOIN pg_catalog.pg_class c ON c.oid = mt.relid
+    LOOP
+        IF t.relreplident IN ('i', 'n') THEN
+            RAISE EXCEPTION 'multimaster table % needs REPLICA IDENTITY DEFAULT or FULL', t.relid::regclass
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'With USING INDEX a change of primary key is logged without the old key, and with NOTHING updates and deletes cannot be replicated.',
+                      HINT = 'Keep the replica identity multimaster.add_table() set, or run multimaster.remove_table_mesh() first.';
+        END IF;
+        IF t.has_toast AND t.relreplident <> 'f' THEN
+            -- a column stored out of line was added: ship complete rows
+            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', t.relid::regclass);
+        END IF;
+        IF t.old_name IS DISTINCT FROM t.new_name THEN
+            IF t.old_name IS NOT NULL THEN
+                PERFORM multimaster._move_tombstones(t.old_name, t.new_name);
+            END IF;
+            UPDATE multimaster.tables mt2 SET table_name = t.new_name WHERE mt2.relid = t.relid;
+        END IF;
+    END LOOP;
+END
 $fn$;
-COMMENT ON FUNCTION multimaster._table_name(regclass) IS
-  'Name under which a table''s tombstones are stored (schema-qualified, quoted)';
-REVOKE ALL ON FUNCTION multimaster._table_name(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION multimaster._after_alter() IS
+  'Internal event trigger: keeps registered tables'' replica identity and tombstone names right after ALTER TABLE and ALTER SCHEMA';
+REVOKE ALL ON FUNCTION multimaster._after_alter() FROM PUBLIC;
+
+CREATE EVENT TRIGGER multimaster_after_alter ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA')
+    EXECUTE FUNCTION multimaster._after_alter();
+ALTER EVENT TRIGGER multimaster_after_alter ENABLE ALWAYS;
 
 /* ------------------------------------------------------------------------
  * Tombstones
@@ -469,14 +644,35 @@ BEGIN
         RAISE EXCEPTION 'retention must be a non-negative interval'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    DELETE FROM multimaster.tombstones t
-     WHERE t.mm_version < pg_catalog.now() - older_than;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    /*
+     * What is purged raises the table's floor: a later write of any key of
+     * it orders after every purged tombstone, as it would have after the
+     * tombstone itself (peers may still hold it).
+     */
+    WITH gone AS (
+        DELETE FROM multimaster.tombstones t
+         WHERE t.mm_version OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) older_than)
+        RETURNING t.table_name, t.mm_version, t.mm_generation
+    ), per_table AS (
+        INSERT INTO multimaster.tombstone_floors AS f (table_name, mm_version, mm_generation)
+        SELECT g.table_name, pg_catalog.max(g.mm_version), pg_catalog.max(g.mm_generation)
+          FROM gone g
+         WHERE g.mm_version IS NOT NULL
+         GROUP BY g.table_name
+        ON CONFLICT ON CONSTRAINT tombstone_floors_pkey DO UPDATE
+           SET mm_version = GREATEST(f.mm_version, excluded.mm_version),
+               mm_generation = GREATEST(f.mm_generation, excluded.mm_generation)
+        RETURNING 1
+    )
+    SELECT pg_catalog.count(*) INTO n FROM gone;
+    IF n > 0 THEN
+        PERFORM multimaster._invalidate_cache();
+    END IF;
     RETURN n;
 END
 $fn$;
 COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
-  'Removes this node''s tombstones older than the given age; keep it longer than the worst replication lag';
+  'Removes this node''s tombstones older than the given age (keep it longer than the worst replication lag); later writes still order after what was purged';
 REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._register_peer(peer_id integer, peer_name text,

@@ -100,7 +100,7 @@ UPDATE lww SET v = 'app2' WHERE id = 20;
 DELETE FROM lww WHERE id = 20;
 RESET ROLE;
 SELECT key, mm_origin, mm_generation FROM multimaster.tombstones
- WHERE table_name = 'public.lww' AND key = '20';
+ WHERE table_name = '"public"."lww"' AND key = '20';
 
 --
 -- Version sources other than the hybrid clock, and the trigger wired by

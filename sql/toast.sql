@@ -33,9 +33,10 @@ SELECT chr(get_byte(data, 0)) AS msg, length(data) > 20480 AS carries_doc
         'proto_version', '1', 'publication_names', 'multimaster')
  WHERE chr(get_byte(data, 0)) NOT IN ('B', 'C', 'R');
 
--- without the full old row an unchanged value cannot be supplied: the
--- change stays a plain Update rather than ship the value as NULL
+-- an ALTER TABLE cannot take the full old row away from such a table:
+-- multimaster puts it back at once, so the value is still supplied
 ALTER TABLE big REPLICA IDENTITY DEFAULT;
+SELECT relreplident FROM pg_class WHERE oid = 'big'::regclass;
 UPDATE big SET small = 's3' WHERE id = 1;
 ALTER TABLE big REPLICA IDENTITY FULL;
 SELECT chr(get_byte(data, 0)) AS msg, length(data) > 20480 AS carries_doc

@@ -14,13 +14,17 @@
  *	  so the comparison is made against the version that will be replaced;
  *	- newer: the row is updated in place (ordinary UPDATE triggers, HOT);
  *	- not newer: nothing is written;
- *	- absent: unless the key's tombstone is newer, the row is inserted
+ *	- absent: the key lock is taken (so that a tombstone of this key being
+ *	  written by another transaction is waited for, not missed), then
+ *	  unless the key's tombstone is newer, the row is inserted
  *	  speculatively, as INSERT ... ON CONFLICT does, so a local transaction
  *	  inserting the same key at the same moment makes us retry the lookup
  *	  instead of failing the apply worker with a duplicate-key error.
  *
  * The trigger then returns NULL so the apply worker's own insert is skipped.
  * No SPI and no planning: one index probe, then heap and index writes.
+ * Updates carry every column as updated (updatedCols), as the stock apply
+ * worker's do, so that UPDATE OF triggers enabled ALWAYS or REPLICA fire.
  *
  * IDENTIFICATION
  *		src/mm_apply.c
@@ -29,7 +33,10 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/skey.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -39,6 +46,7 @@
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "mm_apply.h"
 #include "mm_conflict.h"
@@ -60,6 +68,105 @@ typedef struct MMExec
 	EPQState	epq;
 } MMExec;
 
+/* Every user column, as a range-table column set. */
+static Bitmapset *
+all_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *cols = NULL;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			cols = bms_add_member(cols, i + 1 - FirstLowInvalidHeapAttributeNumber);
+	return cols;
+}
+
+/*
+ * Find the row of the key in 'searchslot' by primary key and lock it in
+ * 'mode', waiting for transactions writing it, as the apply worker's own
+ * find-by-index does; its copy goes into 'outslot'.
+ *
+ * Unlike that one, a row that this very command inserted (a multi-row
+ * INSERT, INSERT ... SELECT, or a row moved into a partition) is found
+ * but not locked: no other transaction can touch it, and it cannot be
+ * locked by its own command.
+ */
+bool
+mm_find_by_key(Relation rel, const MMRelInfo *info, LockTupleMode mode,
+			   TupleTableSlot *searchslot, TupleTableSlot *outslot)
+{
+	Relation	idxrel = index_open(info->pk_index, RowExclusiveLock);
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	SnapshotData snap;
+	IndexScanDesc scan;
+	int			n = info->key.ncols;
+	int			i;
+	bool		found;
+
+	for (i = 0; i < n; i++)
+	{
+		const MMKeyCol *col = &info->key.cols[i];
+		bool		isnull;
+		Datum		d = slot_getattr(searchslot, col->attnum, &isnull);
+
+		ScanKeyEntryInitializeWithInfo(&skey[i], isnull ? SK_ISNULL : 0, i + 1,
+									   BTEqualStrategyNumber, InvalidOid,
+									   col->collation,
+									   (FmgrInfo *) &col->eq, d);
+	}
+
+	InitDirtySnapshot(snap);
+	scan = index_beginscan(rel, idxrel, &snap, n, 0);
+
+retry:
+	found = false;
+	index_rescan(scan, skey, n, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, outslot))
+	{
+		TransactionId xwait;
+
+		found = true;
+		ExecMaterializeSlot(outslot);
+		xwait = TransactionIdIsValid(snap.xmin) ? snap.xmin : snap.xmax;
+		if (TransactionIdIsValid(xwait))
+		{
+			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			goto retry;
+		}
+	}
+
+	if (found)
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		PushActiveSnapshot(GetLatestSnapshot());
+		res = table_tuple_lock(rel, &(outslot->tts_tid), GetLatestSnapshot(),
+							   outslot, GetCurrentCommandId(false), mode,
+							   LockWaitBlock, 0, &tmfd);
+		PopActiveSnapshot();
+
+		switch (res)
+		{
+			case TM_Ok:
+			case TM_Invisible:	/* inserted by this command */
+			case TM_SelfModified:	/* changed by this command */
+				break;
+			case TM_Updated:
+			case TM_Deleted:
+				/* changed meanwhile: look again */
+				goto retry;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+	}
+
+	index_endscan(scan);
+	index_close(idxrel, NoLock);
+	return found;
+}
+
 /* A minimal executor state for one relation, like the apply worker's. */
 static void
 exec_begin(MMExec *ex, Relation rel)
@@ -72,6 +179,7 @@ exec_begin(MMExec *ex, Relation rel)
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
+	rte->updatedCols = all_columns(rel);
 	ExecInitRangeTable(estate, list_make1(rte));
 
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
@@ -158,7 +266,7 @@ try_insert(MMExec *ex, TupleTableSlot *slot, Oid pk_index, bool fire_triggers)
 typedef struct ApplyErrorInfo
 {
 	const char *table_name;
-	const char *key;
+	MMKeyRef   *ref;
 	int32		origin;
 } ApplyErrorInfo;
 
@@ -173,7 +281,7 @@ apply_error_callback(void *arg)
 	ApplyErrorInfo *info = (ApplyErrorInfo *) arg;
 
 	errcontext("multimaster applying the row of %s with key %s written on node %d",
-			   info->table_name, info->key, info->origin);
+			   info->table_name, mm_keyref_text(info->ref), info->origin);
 }
 
 /* Put version 'v' into the version columns of 'slot'. */
@@ -194,8 +302,9 @@ set_slot_version(TupleTableSlot *slot, const MMRelInfo *info, const MMVersion *v
 }
 
 /*
- * Apply an incoming row of 'rel' as "keep the greater version".  'key' is
- * the row's primary key as text (for tombstones and the conflict log).
+ * Apply an incoming row of 'rel' as "keep the greater version".  'ref' is
+ * the row's key (its identity for tombstones and key locks, and its text
+ * for the conflict log).
  * For the tombstone table itself (is_tombstone) there is no tombstone to
  * consult, no other trigger to fire and nothing to log.
  *
@@ -205,7 +314,7 @@ set_slot_version(TupleTableSlot *slot, const MMRelInfo *info, const MMVersion *v
  */
 MMUpsertResult
 mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
-		  const char *key, bool is_tombstone, const MMLocalStamp *stamp)
+		  MMKeyRef *ref, bool is_tombstone, const MMLocalStamp *stamp)
 {
 	MMExec		ex;
 	MMVersion	remote,
@@ -216,6 +325,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	Oid			save_applying = applying_relid;
 	ApplyErrorInfo errinfo;
 	ErrorContextCallback errcallback;
+	bool		key_locked = is_tombstone;	/* the caller locks those */
 
 	exec_begin(&ex, rel);
 	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
@@ -225,7 +335,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	mm_version_from_slot(slot, info, &remote);
 
 	errinfo.table_name = info->table_name;
-	errinfo.key = key;
+	errinfo.ref = ref;
 	errinfo.origin = remote.origin;
 	errcallback.callback = apply_error_callback;
 	errcallback.arg = &errinfo;
@@ -240,9 +350,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 		{
 			CHECK_FOR_INTERRUPTS();
 
-			if (RelationFindReplTupleByIndex(rel, info->pk_index,
-											 LockTupleExclusive,
-											 slot, localslot))
+			if (mm_find_by_key(rel, info, LockTupleExclusive, slot, localslot))
 			{
 				int			cmp;
 
@@ -260,7 +368,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				if (cmp > 0)
 				{
 					if (!is_tombstone && mm_is_conflict(&remote, &local, true))
-						mm_log_conflict(info->table_name, key, KIND_FOR(&remote),
+						mm_log_conflict(info->table_name, mm_keyref_text(ref), KIND_FOR(&remote),
 										"apply_remote", &local, localslot,
 										&remote, slot);
 					EvalPlanQualSetSlot(&ex.epq, localslot);
@@ -273,7 +381,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				else
 				{
 					if (!is_tombstone && mm_is_conflict(&remote, &local, false))
-						mm_log_conflict(info->table_name, key, KIND_FOR(&remote),
+						mm_log_conflict(info->table_name, mm_keyref_text(ref), KIND_FOR(&remote),
 										"keep_local", &local, localslot,
 										&remote, slot);
 					result = MM_UPSERT_SKIPPED_OLDER;
@@ -281,15 +389,21 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				break;
 			}
 
+			if (!key_locked)
+			{
+				mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+				key_locked = true;
+			}
+
 			if (!is_tombstone)
 			{
 				MMVersion	tomb;
 
-				if (mm_tombstone_find(info->table_name, key, &tomb) &&
+				if (mm_tombstone_find(info, ref, &tomb) &&
 					mm_version_cmp(&remote, &tomb, info) <= 0)
 				{
 					if (mm_is_conflict(&remote, &tomb, false))
-						mm_log_conflict(info->table_name, key, "update_deleted",
+						mm_log_conflict(info->table_name, mm_keyref_text(ref), "update_deleted",
 										"keep_local", &tomb, NULL,
 										&remote, slot);
 					result = MM_UPSERT_SKIPPED_DELETED;

@@ -12,6 +12,7 @@
 #define MM_APPLY_H
 
 #include "mm_catalog.h"
+#include "mm_key.h"
 #include "mm_version.h"
 
 typedef enum MMUpsertResult
@@ -36,8 +37,11 @@ typedef struct MMLocalStamp
 /* true while the trigger itself writes to 'relid' */
 extern bool mm_applying(Oid relid);
 
+extern bool mm_find_by_key(Relation rel, const MMRelInfo *info,
+						   LockTupleMode mode, TupleTableSlot *searchslot,
+						   TupleTableSlot *outslot);
 extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,
-								TupleTableSlot *newslot, const char *key,
+								TupleTableSlot *newslot, MMKeyRef *ref,
 								bool is_tombstone, const MMLocalStamp *stamp);
 
 #endif							/* MM_APPLY_H */

@@ -6,8 +6,14 @@
  * The trigger runs for every replicated row, so nothing here may cost a
  * catalog lookup per row: node priorities and everything derived from a
  * relation and its trigger arguments are computed once per backend and
- * dropped on relcache invalidation (multimaster._invalidate_cache() sends
- * one for multimaster.nodes when node identity or priorities change).
+ * dropped on invalidation: of the relation (any ALTER TABLE), of any
+ * schema (a rename changes the name tombstones are stored under), and of
+ * multimaster.nodes or multimaster.tombstone_floors, for which
+ * multimaster._invalidate_cache() sends one.
+ *
+ * Each relation's state lives in a memory context of its own.  A rebuilt
+ * entry's old context is kept until the end of the transaction, since a
+ * caller up the stack may still hold the old state.
  *
  * The node table is read with a direct heap scan rather than SPI so that
  * an application role without privileges on multimaster.nodes can still
@@ -25,17 +31,22 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_publication.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "mm_catalog.h"
 
@@ -45,45 +56,86 @@ typedef struct MMNodeEntry
 	int32		priority;
 } MMNodeEntry;
 
+typedef struct MMRelCacheEntry
+{
+	Oid			relid;			/* hash key */
+	MMRelInfo  *info;
+} MMRelCacheEntry;
+
 static HTAB *relinfo_cache = NULL;
+static List *retired_cxts = NIL;	/* in TopMemoryContext */
 
 static bool nodes_valid = false;
 static Oid	nodes_relid = InvalidOid;
+static Oid	floors_relid = InvalidOid;
+static Oid	tombstones_relid = InvalidOid;
 static int32 local_node = 0;
 static int	n_nodes = 0;
 static MMNodeEntry *nodes = NULL;	/* in CacheMemoryContext */
+
+static void
+invalidate_all_relinfo(void)
+{
+	HASH_SEQ_STATUS status;
+	MMRelCacheEntry *entry;
+
+	if (relinfo_cache == NULL)
+		return;
+	hash_seq_init(&status, relinfo_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->info)
+			entry->info->valid = false;
+}
 
 static void
 mm_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == nodes_relid)
 		nodes_valid = false;
+	if (relid == InvalidOid || relid == tombstones_relid)
+		tombstones_relid = InvalidOid;
 
-	if (relinfo_cache == NULL)
+	if (relid == InvalidOid || (OidIsValid(floors_relid) && relid == floors_relid))
+		invalidate_all_relinfo();
+	else if (relinfo_cache != NULL)
+	{
+		MMRelCacheEntry *entry = hash_search(relinfo_cache, &relid, HASH_FIND, NULL);
+
+		if (entry && entry->info)
+			entry->info->valid = false;
+	}
+}
+
+/* a schema renamed: every "schema"."table" may have changed */
+static void
+mm_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	invalidate_all_relinfo();
+}
+
+static void
+mm_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (retired_cxts == NIL)
 		return;
-
-	if (relid == InvalidOid)
-	{
-		HASH_SEQ_STATUS status;
-		MMRelInfo  *entry;
-
-		hash_seq_init(&status, relinfo_cache);
-		while ((entry = hash_seq_search(&status)) != NULL)
-			entry->valid = false;
-	}
-	else
-	{
-		MMRelInfo  *entry = hash_search(relinfo_cache, &relid, HASH_FIND, NULL);
-
-		if (entry)
-			entry->valid = false;
-	}
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(lc, retired_cxts)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(retired_cxts);
+	retired_cxts = NIL;
 }
 
 void
 mm_catalog_init(void)
 {
 	CacheRegisterRelcacheCallback(mm_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, mm_namespace_callback, (Datum) 0);
+	RegisterXactCallback(mm_xact_callback, NULL);
 }
 
 /*
@@ -101,6 +153,18 @@ mm_catalog_relid(const char *relname, bool missing_ok)
 				 errmsg("multimaster extension is not installed in this database"),
 				 errhint("Run CREATE EXTENSION multimaster.")));
 	return relid;
+}
+
+/*
+ * OID of multimaster.tombstones, looked up once per backend (and again
+ * after an invalidation of it, such as DROP EXTENSION).
+ */
+Oid
+mm_tombstones_relid(void)
+{
+	if (!OidIsValid(tombstones_relid))
+		tombstones_relid = mm_catalog_relid("tombstones", false);
+	return tombstones_relid;
 }
 
 static void
@@ -270,14 +334,100 @@ version_column(Relation rel, const char *name, Oid typid)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+/* Why a table without a usable primary key has none, for the error. */
+static bool
+has_deferrable_pkey(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		result = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_index) GETSTRUCT(tup))->indisprimary &&
+			!((Form_pg_index) GETSTRUCT(tup))->indimmediate)
+			result = true;
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+	return result;
+}
+
+/* Is the table shipped by the multimaster plugin (publication multimaster)? */
+static bool
+in_mesh_publication(Oid relid)
+{
+	List	   *pubids = GetRelationPublications(relid);
+	ListCell   *lc;
+	bool		result = false;
+
+	foreach(lc, pubids)
+	{
+		char	   *name = get_publication_name(lfirst_oid(lc), true);
+
+		if (name && strcmp(name, "multimaster") == 0)
+			result = true;
+	}
+	list_free(pubids);
+	return result;
+}
+
+/*
+ * The floor left by purged tombstones of a table: no local write may order
+ * below what was purged, or a peer that still holds the tombstone would
+ * drop it (multimaster.purge_tombstones() records it).
+ */
+static void
+load_floor(MMRelInfo *info)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
+
+	info->has_floor = false;
+	floors_relid = mm_catalog_relid("tombstone_floors", true);
+	if (!OidIsValid(floors_relid))
+		return;
+
+	rel = table_open(floors_relid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		text	   *name = DatumGetTextPP(heap_getattr(tup, 1, desc, &isnull));
+		Datum		ts,
+					gen;
+		bool		tsnull,
+					gennull;
+
+		if (strcmp(text_to_cstring(name), info->table_ident) != 0)
+			continue;
+		ts = heap_getattr(tup, 2, desc, &tsnull);
+		gen = heap_getattr(tup, 3, desc, &gennull);
+		info->has_floor = true;
+		info->floor_ts = tsnull ? DT_NOBEGIN : DatumGetTimestampTz(ts);
+		info->floor_generation = gennull ? 0 : DatumGetInt64(gen);
+		break;
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+}
+
 static void
 build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 {
 	int			nargs = trigger ? trigger->tgnargs : 0;
 	char	  **args = trigger ? trigger->tgargs : NULL;
-	Relation	idxrel;
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
-	MemoryContext oldcxt;
 
 	info->tgoid = trigger ? trigger->tgoid : InvalidOid;
 	info->node_id = 0;
@@ -311,8 +461,6 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 			info->source = MM_SOURCE_STATEMENT;
 		else
 		{
-			TupleDesc	desc = RelationGetDescr(rel);
-
 			for (i = 0; i < desc->natts; i++)
 			{
 				Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -347,19 +495,23 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 
 	info->pk_index = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(info->pk_index))
+	{
+		if (has_deferrable_pkey(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("primary key of \"%s\" is deferrable", RelationGetRelationName(rel)),
+					 errdetail("Conflicts are resolved per primary key value, which must be checked at once."),
+					 errhint("Make it NOT DEFERRABLE: ALTER TABLE ... ALTER CONSTRAINT ... NOT DEFERRABLE.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
 				 errdetail("Conflicts are resolved per primary key value.")));
+	}
 
-	idxrel = index_open(info->pk_index, AccessShareLock);
-	info->npk = IndexRelationGetNumberOfKeyAttributes(idxrel);
-	oldcxt = MemoryContextSwitchTo(CacheMemoryContext);
-	for (i = 0; i < info->npk; i++)
+	mm_key_build(&info->key, rel, info->pk_index, true, info->cxt);
+	for (i = 0; i < info->key.ncols; i++)
 	{
-		AttrNumber	attnum = idxrel->rd_index->indkey.values[i];
-		Oid			outfunc;
-		bool		isvarlena;
+		AttrNumber	attnum = info->key.cols[i].attnum;
 
 		if (attnum == info->origin_attnum || attnum == info->version_attnum ||
 			attnum == info->generation_attnum)
@@ -367,19 +519,69 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 					 errmsg("primary key of \"%s\" contains a multimaster version column",
 							RelationGetRelationName(rel))));
-		info->pk_attnums[i] = attnum;
-		getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid,
-						  &outfunc, &isvarlena);
-		fmgr_info_cxt(outfunc, &info->pk_out[i], CacheMemoryContext);
 	}
-	info->table_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												  RelationGetRelationName(rel));
-	MemoryContextSwitchTo(oldcxt);
-	index_close(idxrel, AccessShareLock);
 
-	info->table_hash = hash_bytes((const unsigned char *) info->table_name,
-								  strlen(info->table_name));
-	info->valid = true;
+	info->published = in_mesh_publication(RelationGetRelid(rel));
+	info->replident = rel->rd_rel->relreplident;
+	info->has_toastable = false;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->attlen == -1 &&
+			(att->attstorage == TYPSTORAGE_EXTENDED ||
+			 att->attstorage == TYPSTORAGE_EXTERNAL))
+			info->has_toastable = true;
+	}
+
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(info->cxt);
+
+		info->table_ident = mm_table_ident(RelationGetNamespace(rel),
+										   RelationGetRelationName(rel));
+		info->table_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													  RelationGetRelationName(rel));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	info->table_hash = mm_table_hash(info->table_ident);
+
+	if (RelationGetNamespace(rel) != get_namespace_oid(MM_SCHEMA, true))
+		load_floor(info);
+	else
+		info->has_floor = false;
+}
+
+/*
+ * A local write of a table in the mesh's publication is shipped to peers
+ * by the multimaster plugin as what the WAL holds; refuse it when a later
+ * ALTER TABLE made that unsafe, rather than let nodes diverge.  (A mesh
+ * wired by hand with stock pgoutput ships updates natively and needs none
+ * of this.)
+ */
+void
+mm_check_local_write(const MMRelInfo *info)
+{
+	if (!info->published)
+		return;
+	if (info->replident == REPLICA_IDENTITY_NOTHING)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("multimaster table %s has REPLICA IDENTITY NOTHING", info->table_name),
+				 errdetail("Its updates and deletes cannot be replicated."),
+				 errhint("ALTER TABLE %s REPLICA IDENTITY DEFAULT (or FULL).", info->table_name)));
+	if (info->replident == REPLICA_IDENTITY_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("multimaster table %s has REPLICA IDENTITY USING INDEX", info->table_name),
+				 errdetail("A change of primary key is then logged without the old key, so peers would keep the old row."),
+				 errhint("ALTER TABLE %s REPLICA IDENTITY DEFAULT (or FULL).", info->table_name)));
+	if (info->has_toastable && info->replident != REPLICA_IDENTITY_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("multimaster table %s has columns stored out of line but not REPLICA IDENTITY FULL",
+						info->table_name),
+				 errdetail("An UPDATE is shipped as the whole new row; values it left unchanged out of line are taken from the old row, which the WAL carries in full only with REPLICA IDENTITY FULL."),
+				 errhint("ALTER TABLE %s REPLICA IDENTITY FULL.", info->table_name)));
 }
 
 /*
@@ -391,7 +593,9 @@ MMRelInfo *
 mm_relinfo_get(Relation rel, Trigger *trigger)
 {
 	Oid			relid = RelationGetRelid(rel);
+	MMRelCacheEntry *entry;
 	MMRelInfo  *info;
+	MemoryContext cxt;
 	bool		found;
 
 	if (relinfo_cache == NULL)
@@ -399,24 +603,18 @@ mm_relinfo_get(Relation rel, Trigger *trigger)
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(MMRelInfo);
+		ctl.entrysize = sizeof(MMRelCacheEntry);
 		ctl.hcxt = CacheMemoryContext;
 		relinfo_cache = hash_create("multimaster relation cache", 64, &ctl,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 
-	info = hash_search(relinfo_cache, &relid, HASH_ENTER, &found);
-	if (found && info->valid &&
-		(trigger == NULL || info->tgoid == trigger->tgoid))
-		return info;
-
-	/*
-	 * Rebuild in place.  The old table_name is not freed: a caller up the
-	 * stack may still use it (an invalidation can arrive in the middle of a
-	 * trigger call); the leak is bounded by the number of invalidations.
-	 */
-	info->valid = false;
-	info->table_name = NULL;
+	entry = hash_search(relinfo_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+		entry->info = NULL;
+	if (entry->info && entry->info->valid &&
+		(trigger == NULL || entry->info->tgoid == trigger->tgoid))
+		return entry->info;
 
 	if (trigger == NULL && rel->trigdesc)
 	{
@@ -427,16 +625,55 @@ mm_relinfo_get(Relation rel, Trigger *trigger)
 				trigger = &rel->trigdesc->triggers[i];
 	}
 
+	cxt = AllocSetContextCreate(CacheMemoryContext, "multimaster relation",
+								ALLOCSET_SMALL_SIZES);
+	info = MemoryContextAllocZero(cxt, sizeof(MMRelInfo));
+	info->relid = relid;
+	info->cxt = cxt;
+	/* valid from now on unless an invalidation arrives while we build */
+	info->valid = true;
+
 	PG_TRY();
 	{
 		build_relinfo(info, rel, trigger);
 	}
 	PG_CATCH();
 	{
-		hash_search(relinfo_cache, &relid, HASH_REMOVE, NULL);
+		MemoryContextDelete(cxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
+	/* the hash table may have been touched while building: look again */
+	entry = hash_search(relinfo_cache, &relid, HASH_ENTER, &found);
+	if (found && entry->info)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		retired_cxts = lappend(retired_cxts, entry->info->cxt);
+		MemoryContextSwitchTo(old);
+	}
+	entry->info = info;
 	return info;
+}
+
+/*
+ * multimaster._check_table(regclass): what a local write of the table
+ * would refuse, refused now (add_table calls it last, so a table it cannot
+ * serve is not registered at all).
+ */
+PG_FUNCTION_INFO_V1(mm_check_table);
+Datum
+mm_check_table(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	mm_check_local_write(mm_relinfo_get(rel, NULL));
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }

@@ -15,6 +15,9 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "mm_key.h"
 
 #define MM_SCHEMA				"multimaster"
 #define MM_TRIGGER_NAME			"000_multimaster_resolve"
@@ -39,13 +42,15 @@ typedef enum MMVersionSource
 
 /*
  * Everything the trigger needs to know about one relation, computed once
- * and kept until a relcache invalidation of that relation.
+ * and kept until a relcache invalidation of that relation (or of its
+ * schema, or of the tombstone floors).  All of it lives in 'cxt'.
  */
 typedef struct MMRelInfo
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
+	Oid			relid;
+	bool		valid;			/* cleared by invalidation callbacks */
 	Oid			tgoid;			/* trigger whose arguments built this */
+	MemoryContext cxt;
 
 	MMPolicy	policy;
 	MMVersionSource source;
@@ -59,12 +64,24 @@ typedef struct MMRelInfo
 	AttrNumber	generation_attnum;	/* mm_generation */
 
 	Oid			pk_index;
-	int			npk;
-	AttrNumber	pk_attnums[INDEX_MAX_KEYS];
-	FmgrInfo	pk_out[INDEX_MAX_KEYS];
+	MMKeyInfo	key;
 
-	char	   *table_name;		/* quoted, schema-qualified */
-	uint32		table_hash;		/* hash of table_name, for key locks */
+	/*
+	 * What local writes need to be safe to ship; checked on every local
+	 * write because ALTER TABLE can change it after add_table.
+	 */
+	bool		published;		/* in publication multimaster (our plugin) */
+	char		replident;		/* pg_class.relreplident */
+	bool		has_toastable;	/* a column can be stored out of line */
+
+	char	   *table_ident;	/* "schema"."table": tombstone identity */
+	char	   *table_name;		/* as people write it: messages, log */
+	uint32		table_hash;		/* hash of table_ident, for key locks */
+
+	/* no local write of this table may order below this (purged tombstones) */
+	bool		has_floor;
+	TimestampTz floor_ts;
+	int64		floor_generation;
 } MMRelInfo;
 
 extern void mm_catalog_init(void);
@@ -74,6 +91,8 @@ extern MMRelInfo *mm_relinfo_get(Relation rel, Trigger *trigger);
 extern int32 mm_local_node_id(bool missing_ok);
 extern int32 mm_node_priority(int32 node_id);
 extern Oid	mm_catalog_relid(const char *relname, bool missing_ok);
+extern Oid	mm_tombstones_relid(void);
+extern void mm_check_local_write(const MMRelInfo *info);
 
 extern MMPolicy mm_parse_policy(const char *name);
 extern const char *mm_policy_name(MMPolicy policy);

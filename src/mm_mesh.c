@@ -47,6 +47,7 @@ PG_FUNCTION_INFO_V1(mm_create_mesh);
 PG_FUNCTION_INFO_V1(mm_subscribe);
 PG_FUNCTION_INFO_V1(mm_unsubscribe);
 PG_FUNCTION_INFO_V1(mm_add_table_mesh);
+PG_FUNCTION_INFO_V1(mm_remove_table_mesh);
 PG_FUNCTION_INFO_V1(mm_refresh_mesh);
 PG_FUNCTION_INFO_V1(mm_drop_mesh);
 PG_FUNCTION_INFO_V1(mm_remove_node);
@@ -734,6 +735,74 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 											 "SELECT multimaster.add_table($1::regclass, $2, $3)",
 											 3, params));
 				  }
+				  for (i = 0; i < n; i++)
+					  mm_refresh_node(&nodes[i].r, false);
+			  });
+	mm_close_nodes(nodes, n);
+	PG_RETURN_VOID();
+}
+
+/*
+ * multimaster.remove_table_mesh(tbl regclass, drop_columns boolean)
+ *
+ * Removing a table on one node while peers write would stop the links into
+ * that node: their changes of it are in their WAL already.  So, in order:
+ * every node stops publishing it (later changes are not sent), every node
+ * applies whatever was sent before (wait_for_sync), and only then does
+ * every node unregister it.  Each step is idempotent: after a failure (a
+ * node unreachable, a sync timeout) the same call finishes the job.
+ */
+Datum
+mm_remove_table_mesh(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *relname;
+	const char *params[2];
+	MeshNode   *nodes;
+	int			n,
+				i;
+	List	   *undo = NIL;
+
+	require_superuser("unregister a table from multimaster");
+	PreventInTransactionBlock(true, "multimaster.remove_table_mesh()");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	params[0] = relname;
+	params[1] = (PG_ARGISNULL(1) || PG_GETARG_BOOL(1)) ? "true" : "false";
+
+	nodes = mm_connect_known_nodes(&n, false);
+	WITH_UNDO(nodes, n, undo,
+			  {
+				  for (i = 0; i < n; i++)
+					  PQclear(mm_remote_exec(&nodes[i].r,
+											 "SELECT multimaster._unpublish_table($1::regclass)",
+											 1, params));
+				  for (i = 0; i < n; i++)
+				  {
+					  char	   *synced = mm_remote_value(&nodes[i].r,
+														 "SELECT multimaster.wait_for_sync()",
+														 0, NULL);
+
+					  if (synced == NULL || strcmp(synced, "t") != 0)
+						  ereport(ERROR,
+								  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								   errmsg("%s did not apply the changes in flight in time", nodes[i].r.label),
+								   errdetail("Table %s is no longer published by any node, but is still registered everywhere.", relname),
+								   errhint("Check multimaster.status on that node, then call multimaster.remove_table_mesh() again to finish.")));
+				  }
+				  for (i = 0; i < n; i++)
+					  PQclear(mm_remote_exec(&nodes[i].r,
+											 "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",
+											 2, params));
 				  for (i = 0; i < n; i++)
 					  mm_refresh_node(&nodes[i].r, false);
 			  });

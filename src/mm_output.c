@@ -25,6 +25,9 @@
  *	  full with REPLICA IDENTITY FULL (add_table sets it on tables that have
  *	  such columns).  When the old value is not available either, the
  *	  change is sent as a plain UPDATE: never ship a value as NULL.
+ *	  Whether the key changed is decided on the completed row by the
+ *	  primary key's own equality, as the trigger decides it: an unchanged
+ *	  out-of-line key value, or 1.0 becoming 1.00, is not a new key.
  *
  * IDENTIFICATION
  *		src/mm_output.c
@@ -42,9 +45,13 @@
 #include "replication/output_plugin.h"
 #include "replication/reorderbuffer.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+
+#include "mm_key.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -163,27 +170,93 @@ complete_new_tuple(TupleDesc desc, HeapTuple newtup, HeapTuple oldtup)
 	return changed ? heap_form_tuple(desc, nvalues, nnulls) : newtup;
 }
 
+/*
+ * Primary keys of the versioned tables seen, for key_changed(); an entry
+ * is rebuilt after any invalidation of its relation.
+ */
+typedef struct MMOutputKey
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	MemoryContext cxt;			/* owns key.cols */
+	MMKeyInfo	key;
+} MMOutputKey;
+
+static HTAB *output_keys = NULL;
+
+static void
+output_key_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	MMOutputKey *entry;
+
+	if (output_keys == NULL)
+		return;
+	hash_seq_init(&status, output_keys);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || entry->relid == relid)
+			entry->valid = false;
+}
+
+static const MMKeyInfo *
+output_key(Relation relation)
+{
+	Oid			relid = RelationGetRelid(relation);
+	MMOutputKey *entry;
+	bool		found;
+	Oid			pk_index;
+
+	if (output_keys == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(MMOutputKey);
+		ctl.hcxt = CacheMemoryContext;
+		output_keys = hash_create("multimaster output keys", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(output_key_invalidate, (Datum) 0);
+	}
+
+	entry = hash_search(output_keys, &relid, HASH_ENTER, &found);
+	if (found && entry->valid)
+		return &entry->key;
+	if (found && entry->cxt)
+		MemoryContextDelete(entry->cxt);
+	entry->cxt = AllocSetContextCreate(CacheMemoryContext, "multimaster output key",
+									   ALLOCSET_SMALL_SIZES);
+	entry->key.ncols = 0;
+	entry->key.cols = NULL;
+	entry->valid = true;
+	pk_index = RelationGetPrimaryKeyIndex(relation);
+	if (OidIsValid(pk_index))
+		mm_key_build(&entry->key, relation, pk_index, false, entry->cxt);
+	return &entry->key;
+}
+
+/*
+ * Did an UPDATE change the primary key?  'newtup' is the new row completed
+ * from the old one, so an unchanged out-of-line value compares as itself.
+ */
 static bool
 key_changed(Relation relation, HeapTuple oldtup, HeapTuple newtup)
 {
 	TupleDesc	desc = RelationGetDescr(relation);
-	Bitmapset  *pk = RelationGetIndexAttrBitmap(relation,
-											   INDEX_ATTR_BITMAP_PRIMARY_KEY);
-	int			x = -1;
+	const MMKeyInfo *key = output_key(relation);
+	Datum	   *ov,
+			   *nv;
+	bool	   *on,
+			   *nn;
 
-	while ((x = bms_next_member(pk, x)) >= 0)
-	{
-		AttrNumber	attnum = x + FirstLowInvalidHeapAttributeNumber;
-		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
-		bool		n1,
-					n2;
-		Datum		d1 = heap_getattr(oldtup, attnum, desc, &n1);
-		Datum		d2 = heap_getattr(newtup, attnum, desc, &n2);
-
-		if (n1 != n2 || (!n1 && !datumIsEqual(d1, d2, att->attbyval, att->attlen)))
-			return true;
-	}
-	return false;
+	if (key->ncols == 0)
+		return false;
+	ov = palloc(desc->natts * sizeof(Datum));
+	nv = palloc(desc->natts * sizeof(Datum));
+	on = palloc(desc->natts * sizeof(bool));
+	nn = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(oldtup, desc, ov, on);
+	heap_deform_tuple(newtup, desc, nv, nn);
+	return !mm_key_equal(key, ov, on, nv, nn);
 }
 
 static void
@@ -216,7 +289,7 @@ ship_change(LogicalDecodeChangeCB cb, LogicalDecodingContext *ctx,
 		return;
 	}
 
-	if (oldtup && key_changed(relation, oldtup, &newbuf->tuple))
+	if (oldtup && key_changed(relation, oldtup, full))
 	{
 		change->action = REORDER_BUFFER_CHANGE_DELETE;
 		change->data.tp.newtuple = NULL;

@@ -10,9 +10,16 @@
  * receiver deletes its row only if the tombstone is newer than it, and
  * drops an incoming row that is not newer than the tombstone of its key.
  *
- * Keys are stored as text so that tombstones mean the same thing on every
- * node: a single-column key is its type's output, a composite key is
- * rendered like a record literal.
+ * A tombstone names its table as "schema"."table" and its key by value
+ * (mm_key.c): the hash of the key under its own equality, and its values'
+ * binary encoding.  Equal keys with different encodings (numeric 1.0 and
+ * 1.00) may each have a tombstone; a lookup takes the newest of all the
+ * tombstones whose key equals the row's, so they still act as one.  The
+ * key column holds the key as text for people and is never looked at.
+ *
+ * Writers of a key's tombstone hold the key lock (mm_key_lock) until they
+ * commit, so that a writer finding neither row nor tombstone waits for
+ * them instead of missing an uncommitted tombstone.
  *
  * Reads and writes go straight to the heap and index, not through SPI: no
  * planning per delete, and no privileges on the tombstone table needed by
@@ -26,12 +33,16 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -41,145 +52,61 @@
 #include "utils/varlena.h"
 
 #include "mm_apply.h"
+#include "mm_key.h"
 #include "mm_tombstone.h"
 
-#define Anum_tomb_table_name	1
-#define Anum_tomb_key			2
-#define Anum_tomb_origin		3
-#define Anum_tomb_version		4
-#define Anum_tomb_generation	5
-#define Natts_tomb				5
-
-static void
-append_key_part(StringInfo buf, const char *val)
-{
-	const char *p;
-	bool		quote = (*val == '\0');
-
-	for (p = val; *p && !quote; p++)
-		if (*p == '"' || *p == '\\' || *p == '(' || *p == ')' || *p == ',' ||
-			isspace((unsigned char) *p))
-			quote = true;
-
-	if (!quote)
-	{
-		appendStringInfoString(buf, val);
-		return;
-	}
-	appendStringInfoChar(buf, '"');
-	for (p = val; *p; p++)
-	{
-		if (*p == '"' || *p == '\\')
-			appendStringInfoChar(buf, *p);
-		appendStringInfoChar(buf, *p);
-	}
-	appendStringInfoChar(buf, '"');
-}
-
 /*
- * The primary key of the row in 'slot' as text, palloc'd in the current
- * memory context.
- */
-char *
-mm_key_text(const MMRelInfo *info, TupleTableSlot *slot)
-{
-	StringInfoData buf;
-	int			i;
-
-	if (info->npk == 1)
-	{
-		bool		isnull;
-		Datum		d = slot_getattr(slot, info->pk_attnums[0], &isnull);
-
-		return isnull ? pstrdup("") :
-			OutputFunctionCall((FmgrInfo *) &info->pk_out[0], d);
-	}
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '(');
-	for (i = 0; i < info->npk; i++)
-	{
-		bool		isnull;
-		Datum		d = slot_getattr(slot, info->pk_attnums[i], &isnull);
-
-		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		if (!isnull)
-			append_key_part(&buf,
-							OutputFunctionCall((FmgrInfo *) &info->pk_out[i], d));
-	}
-	appendStringInfoChar(&buf, ')');
-	return buf.data;
-}
-
-bool
-mm_key_changed(const MMRelInfo *info, TupleTableSlot *oldslot,
-			   TupleTableSlot *newslot)
-{
-	TupleDesc	desc = oldslot->tts_tupleDescriptor;
-	int			i;
-
-	for (i = 0; i < info->npk; i++)
-	{
-		AttrNumber	attnum = info->pk_attnums[i];
-		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
-		bool		n1,
-					n2;
-		Datum		d1 = slot_getattr(oldslot, attnum, &n1);
-		Datum		d2 = slot_getattr(newslot, attnum, &n2);
-
-		if (n1 != n2)
-			return true;
-		if (!n1 && !datumIsEqual(d1, d2, att->attbyval, att->attlen))
-			return true;
-	}
-	return false;
-}
-
-/*
- * Look up the tombstone of a key.  SnapshotSelf sees committed tombstones
- * and those written earlier in this transaction (the apply worker writes
- * the tombstone one step before the delete it precedes).  It is also
- * cheaper than taking an MVCC snapshot per lookup, which measurably slows
- * the apply worker (about 2 us per incoming row).
+ * Look up the tombstones of the key 'ref' of the table described by 'info',
+ * and return in 'v' the newest under the table's policy.
+ *
+ * SnapshotSelf sees committed tombstones and those written earlier in this
+ * transaction (the apply worker writes the tombstone one step before the
+ * delete it precedes); one written by a transaction still in progress is
+ * waited for by the key lock instead.  It is also cheaper than taking an
+ * MVCC snapshot per lookup, which measurably slows the apply worker.
  */
 bool
-mm_tombstone_find(const char *table_name, const char *key, MMVersion *v)
+mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref, MMVersion *v)
 {
 	Relation	rel;
 	Relation	idxrel;
 	IndexScanDesc scan;
 	ScanKeyData skey[2];
 	TupleTableSlot *slot;
-	bool		found;
+	bool		found = false;
 
-	rel = table_open(mm_catalog_relid("tombstones", false), AccessShareLock);
+	rel = table_open(mm_tombstones_relid(), AccessShareLock);
 	idxrel = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
 
 	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(table_name));
+				CStringGetTextDatum(info->table_ident));
 	skey[0].sk_collation = idxrel->rd_indcollation[0];
-	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(key));
-	skey[1].sk_collation = idxrel->rd_indcollation[1];
+	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum((int32) mm_keyref_hash(ref)));
 
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idxrel, SnapshotSelf, 2, 0);
 	index_rescan(scan, skey, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found)
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		Datum		o,
-					t,
-					g;
-		bool		on,
-					tn,
-					gn;
+		bool		isnull;
+		bytea	   *stored;
+		MMVersion	cand;
 
-		o = slot_getattr(slot, Anum_tomb_origin, &on);
-		t = slot_getattr(slot, Anum_tomb_version, &tn);
-		g = slot_getattr(slot, Anum_tomb_generation, &gn);
-		mm_version_from_values(o, on, t, tn, g, gn, v);
+		stored = DatumGetByteaPP(slot_getattr(slot, Anum_tomb_key_data, &isnull));
+		if (isnull || !mm_key_matches(ref->key, ref->slot, mm_keyref_data(ref), stored))
+			continue;
+		slot_getallattrs(slot);
+		mm_version_from_values(slot->tts_values[Anum_tomb_origin - 1],
+							   slot->tts_isnull[Anum_tomb_origin - 1],
+							   slot->tts_values[Anum_tomb_version - 1],
+							   slot->tts_isnull[Anum_tomb_version - 1],
+							   slot->tts_values[Anum_tomb_generation - 1],
+							   slot->tts_isnull[Anum_tomb_generation - 1],
+							   &cand);
+		if (!found || mm_version_cmp(&cand, v, info) > 0)
+			*v = cand;
+		found = true;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -190,11 +117,11 @@ mm_tombstone_find(const char *table_name, const char *key, MMVersion *v)
 }
 
 /*
- * Ordering of the tombstones of 'table_name': that table's policy, or
+ * Ordering of the tombstones of 'table_ident': that table's policy, or
  * last_update_wins when it has no multimaster trigger here.
  */
 void
-mm_tombstone_order(const char *table_name, MMRelInfo *order)
+mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 {
 	List	   *names;
 	Oid			relid;
@@ -202,7 +129,7 @@ mm_tombstone_order(const char *table_name, MMRelInfo *order)
 	order->policy = MM_POLICY_LAST_UPDATE_WINS;
 	order->priority_node = 0;
 
-	names = textToQualifiedNameList(cstring_to_text(table_name));
+	names = textToQualifiedNameList(cstring_to_text(table_ident));
 	relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
 	if (OidIsValid(relid))
 	{
@@ -226,21 +153,24 @@ mm_tombstone_order(const char *table_name, MMRelInfo *order)
 }
 
 /*
- * Record the local delete of 'key' of the table described by 'owner', whose
- * row had version 'prev'.  The tombstone's version is made past both that
- * and any tombstone the key already has, on the locked tombstone row; the
- * owner's policy orders them.
+ * Record the local delete of the key 'ref' of the table described by
+ * 'owner', whose row had version 'prev'.  The tombstone's version is made
+ * past both that and any tombstone the key already has, on the locked
+ * tombstone row; the owner's policy orders them.
  */
 void
-mm_tombstone_write(const MMRelInfo *owner, const char *key,
+mm_tombstone_write(const MMRelInfo *owner, MMKeyRef *ref,
 				   const MMVersion *prev, int32 node)
 {
 	Relation	rel;
 	MMRelInfo	info;
 	TupleTableSlot *slot;
 	MMLocalStamp stamp;
+	MMKeyRef	tref;
 
-	rel = table_open(mm_catalog_relid("tombstones", false), RowExclusiveLock);
+	mm_key_lock(owner->table_hash, mm_keyref_hash(ref));
+
+	rel = table_open(mm_tombstones_relid(), RowExclusiveLock);
 	info = *mm_relinfo_get(rel, NULL);
 	info.policy = owner->policy;
 	info.priority_node = owner->priority_node;
@@ -249,8 +179,10 @@ mm_tombstone_write(const MMRelInfo *owner, const char *key,
 	slot = table_slot_create(rel, NULL);
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, 0, Natts_tomb * sizeof(bool));
-	slot->tts_values[Anum_tomb_table_name - 1] = CStringGetTextDatum(owner->table_name);
-	slot->tts_values[Anum_tomb_key - 1] = CStringGetTextDatum(key);
+	slot->tts_values[Anum_tomb_table_name - 1] = CStringGetTextDatum(owner->table_ident);
+	slot->tts_values[Anum_tomb_key_hash - 1] = Int32GetDatum((int32) mm_keyref_hash(ref));
+	slot->tts_values[Anum_tomb_key_data - 1] = PointerGetDatum(mm_keyref_data(ref));
+	slot->tts_values[Anum_tomb_key - 1] = CStringGetTextDatum(mm_keyref_text(ref));
 	slot->tts_isnull[Anum_tomb_origin - 1] = true;
 	slot->tts_isnull[Anum_tomb_version - 1] = true;
 	slot->tts_isnull[Anum_tomb_generation - 1] = true;
@@ -258,8 +190,192 @@ mm_tombstone_write(const MMRelInfo *owner, const char *key,
 
 	stamp.prev = prev;
 	stamp.node = node;
-	(void) mm_upsert(rel, &info, slot, key, true, &stamp);
+	memset(&tref, 0, sizeof(tref));
+	tref.text = (char *) mm_keyref_text(ref);
+	(void) mm_upsert(rel, &info, slot, &tref, true, &stamp);
 
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
+}
+
+static Relation
+open_table_arg(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel = try_relation_open(relid, lockmode);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return rel;
+}
+
+/*
+ * multimaster._table_name(regclass): the name tombstones of the table are
+ * stored under.
+ */
+PG_FUNCTION_INFO_V1(mm_table_name_sql);
+Datum
+mm_table_name_sql(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	PG_RETURN_TEXT_P(cstring_to_text(mm_table_ident(get_rel_namespace(relid), relname)));
+}
+
+/*
+ * multimaster.tombstone_key(tbl regclass, VARIADIC key_values text[]):
+ * how a key, given as one text value per primary-key column (read with
+ * this session's settings), is named in multimaster.tombstones.
+ */
+PG_FUNCTION_INFO_V1(mm_tombstone_key);
+Datum
+mm_tombstone_key(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	Relation	rel;
+	Oid			pk_index;
+	MMKeyInfo	key;
+	TupleTableSlot *slot;
+	TupleDesc	rdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	HeapTuple	result;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &rdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	rel = open_table_arg(relid, AccessShareLock);
+	pk_index = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pk_index))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
+	mm_key_build(&key, rel, pk_index, true, CurrentMemoryContext);
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &nelems);
+	if (nelems != key.ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("primary key of \"%s\" has %d columns, %d values given",
+						RelationGetRelationName(rel), key.ncols, nelems)));
+
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+		slot->tts_isnull[i] = true;
+	for (i = 0; i < key.ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+											  key.cols[i].attnum - 1);
+		Oid			infunc,
+					ioparam;
+
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("primary key values must not be NULL")));
+		getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+		slot->tts_values[key.cols[i].attnum - 1] =
+			OidInputFunctionCall(infunc, TextDatumGetCString(elems[i]),
+								 ioparam, att->atttypmod);
+		slot->tts_isnull[key.cols[i].attnum - 1] = false;
+	}
+	ExecStoreVirtualTuple(slot);
+
+	values[0] = CStringGetTextDatum(mm_table_ident(RelationGetNamespace(rel),
+												   RelationGetRelationName(rel)));
+	values[1] = Int32GetDatum((int32) mm_key_hash(&key, slot));
+	values[2] = PointerGetDatum(mm_key_encode(&key, slot));
+	values[3] = CStringGetTextDatum(mm_key_text(&key, slot));
+	result = heap_form_tuple(BlessTupleDesc(rdesc), values, nulls);
+
+	ExecDropSingleTupleTableSlot(slot);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+/*
+ * multimaster._move_tombstones(old_name text, new_name text): after a table
+ * or its schema was renamed, file its tombstones under the new name.  A
+ * tombstone already there (from a peer renamed first) keeps the newer of
+ * the two.  Returns the number of tombstones moved.
+ */
+PG_FUNCTION_INFO_V1(mm_move_tombstones);
+Datum
+mm_move_tombstones(PG_FUNCTION_ARGS)
+{
+	char	   *old_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *new_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Relation	rel;
+	Relation	idxrel;
+	MMRelInfo	info;
+	IndexScanDesc scan;
+	ScanKeyData skey;
+	TupleTableSlot *slot;
+	Snapshot	snap;
+	List	   *tuples = NIL;
+	ListCell   *lc;
+	uint32		table_hash = mm_table_hash(new_name);
+	int64		moved = 0;
+
+	if (strcmp(old_name, new_name) == 0)
+		PG_RETURN_INT64(0);
+
+	rel = table_open(mm_tombstones_relid(), RowExclusiveLock);
+	info = *mm_relinfo_get(rel, NULL);
+	mm_tombstone_order(new_name, &info);
+
+	/* collect first: the scan must not meet the rows it writes */
+	idxrel = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(old_name));
+	skey.sk_collation = idxrel->rd_indcollation[0];
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idxrel, snap, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		tuples = lappend(tuples, ExecCopySlotHeapTuple(slot));
+	index_endscan(scan);
+	index_close(idxrel, AccessShareLock);
+
+	foreach(lc, tuples)
+	{
+		HeapTuple	tup = (HeapTuple) lfirst(lc);
+		Datum		values[Natts_tomb];
+		bool		nulls[Natts_tomb];
+		MMKeyRef	ref;
+
+		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
+		simple_table_tuple_delete(rel, &tup->t_self, snap);
+
+		values[Anum_tomb_table_name - 1] = CStringGetTextDatum(new_name);
+		ExecClearTuple(slot);
+		memcpy(slot->tts_values, values, sizeof(values));
+		memcpy(slot->tts_isnull, nulls, sizeof(nulls));
+		ExecStoreVirtualTuple(slot);
+
+		mm_key_lock(table_hash, (uint32) DatumGetInt32(values[Anum_tomb_key_hash - 1]));
+		memset(&ref, 0, sizeof(ref));
+		ref.text = nulls[Anum_tomb_key - 1] ? "" : TextDatumGetCString(values[Anum_tomb_key - 1]);
+		(void) mm_upsert(rel, &info, slot, &ref, true, NULL);
+		moved++;
+	}
+
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	table_close(rel, NoLock);
+	PG_RETURN_INT64(moved);
 }

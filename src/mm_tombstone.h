@@ -12,15 +12,23 @@
 #define MM_TOMBSTONE_H
 
 #include "mm_catalog.h"
+#include "mm_key.h"
 #include "mm_version.h"
 
-extern char *mm_key_text(const MMRelInfo *info, TupleTableSlot *slot);
-extern bool mm_key_changed(const MMRelInfo *info, TupleTableSlot *oldslot,
-						   TupleTableSlot *newslot);
-extern bool mm_tombstone_find(const char *table_name, const char *key,
+/* columns of multimaster.tombstones */
+#define Anum_tomb_table_name	1
+#define Anum_tomb_key_hash		2
+#define Anum_tomb_key_data		3
+#define Anum_tomb_key			4
+#define Anum_tomb_origin		5
+#define Anum_tomb_version		6
+#define Anum_tomb_generation	7
+#define Natts_tomb				7
+
+extern bool mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref,
 							  MMVersion *v);
-extern void mm_tombstone_write(const MMRelInfo *owner, const char *key,
+extern void mm_tombstone_write(const MMRelInfo *owner, MMKeyRef *ref,
 							   const MMVersion *prev, int32 node);
-extern void mm_tombstone_order(const char *table_name, MMRelInfo *order);
+extern void mm_tombstone_order(const char *table_ident, MMRelInfo *order);
 
 #endif							/* MM_TOMBSTONE_H */

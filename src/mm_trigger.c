@@ -38,6 +38,7 @@
 #include "mm_apply.h"
 #include "mm_catalog.h"
 #include "mm_conflict.h"
+#include "mm_key.h"
 #include "mm_tombstone.h"
 #include "mm_version.h"
 
@@ -92,15 +93,37 @@ stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v)
 									 cols, values, nulls);
 }
 
-/* prev := the newer of prev and the key's tombstone */
+/*
+ * prev := the newer of prev, the key's tombstone, and the table's floor
+ * (what purged tombstones left).  For a key that has no row: the key lock
+ * is taken first, so that a tombstone of it still being written by another
+ * transaction is waited for rather than missed.
+ */
 static void
-newer_of_tombstone(const MMRelInfo *info, const char *key, MMVersion *prev)
+newer_of_tombstone(const MMRelInfo *info, MMKeyRef *ref, MMVersion *prev)
 {
 	MMVersion	tomb;
 
-	if (mm_tombstone_find(info->table_name, key, &tomb) &&
+	mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+	if (mm_tombstone_find(info, ref, &tomb) &&
 		mm_version_cmp(&tomb, prev, info) > 0)
 		*prev = tomb;
+
+	if (info->has_floor)
+	{
+		if (prev->isnull)
+		{
+			prev->isnull = false;
+			prev->origin = 0;
+			prev->ts = info->floor_ts;
+			prev->generation = info->floor_generation;
+		}
+		else
+		{
+			prev->ts = Max(prev->ts, info->floor_ts);
+			prev->generation = Max(prev->generation, info->floor_generation);
+		}
+	}
 }
 
 static int32
@@ -116,6 +139,9 @@ local_write(TriggerData *td, const MMRelInfo *info)
 	MMVersion	prev,
 				next;
 	int32		node = writer_node(info);
+	MMKeyRef	ref;
+
+	mm_check_local_write(info);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
@@ -132,14 +158,16 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		 * meets it (a duplicate key, or ON CONFLICT's update, which stamps
 		 * on the locked row), so only an absent key needs its tombstone.
 		 */
-		slot_getallattrs(td->tg_trigslot);
-		exists = RelationFindReplTupleByIndex(rel, info->pk_index, LockTupleKeyShare,
-											  td->tg_trigslot, existing);
+		exists = mm_find_by_key(rel, info, LockTupleKeyShare,
+								td->tg_trigslot, existing);
 		ExecDropSingleTupleTableSlot(existing);
 
 		prev.isnull = true;
 		if (!exists)
-			newer_of_tombstone(info, mm_key_text(info, td->tg_trigslot), &prev);
+		{
+			mm_keyref_init(&ref, &info->key, td->tg_trigslot);
+			newer_of_tombstone(info, &ref, &prev);
+		}
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
 		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
 	}
@@ -148,14 +176,17 @@ local_write(TriggerData *td, const MMRelInfo *info)
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		if (mm_key_changed(info, td->tg_trigslot, td->tg_newslot))
+		if (!mm_key_equal_slots(&info->key, td->tg_trigslot, td->tg_newslot))
 		{
 			/* the old key is deleted, the new one written */
 			MMVersion	newprev = prev;
+			MMKeyRef	newref;
 
-			newer_of_tombstone(info, mm_key_text(info, td->tg_newslot), &newprev);
+			mm_keyref_init(&newref, &info->key, td->tg_newslot);
+			newer_of_tombstone(info, &newref, &newprev);
 			mm_version_next(info, td->tg_newslot, &newprev, node, &next);
-			mm_tombstone_write(info, mm_key_text(info, td->tg_trigslot), &prev, node);
+			mm_keyref_init(&ref, &info->key, td->tg_trigslot);
+			mm_tombstone_write(info, &ref, &prev, node);
 		}
 		else
 			mm_version_next(info, td->tg_newslot, &prev, node, &next);
@@ -163,7 +194,8 @@ local_write(TriggerData *td, const MMRelInfo *info)
 	}
 
 	/* DELETE: the tombstone's version goes past the row's and the key's */
-	mm_tombstone_write(info, mm_key_text(info, td->tg_trigslot), &prev, node);
+	mm_keyref_init(&ref, &info->key, td->tg_trigslot);
+	mm_tombstone_write(info, &ref, &prev, node);
 	return PointerGetDatum(td->tg_trigtuple);
 }
 
@@ -173,12 +205,14 @@ apply_write(TriggerData *td, const MMRelInfo *info)
 	MMVersion	remote,
 				local;
 	int			cmp;
+	MMKeyRef	ref;
+
+	mm_keyref_init(&ref, &info->key, td->tg_trigslot);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		slot_getallattrs(td->tg_trigslot);
-		(void) mm_upsert(td->tg_relation, info, td->tg_trigslot,
-						 mm_key_text(info, td->tg_trigslot), false, NULL);
+		(void) mm_upsert(td->tg_relation, info, td->tg_trigslot, &ref, false, NULL);
 		return PointerGetDatum(NULL);	/* mm_upsert did the writing */
 	}
 
@@ -191,39 +225,34 @@ apply_write(TriggerData *td, const MMRelInfo *info)
 		if (cmp > 0)
 		{
 			if (mm_is_conflict(&remote, &local, true))
-				mm_log_conflict(info->table_name,
-								mm_key_text(info, td->tg_trigslot),
+				mm_log_conflict(info->table_name, mm_keyref_text(&ref),
 								"update_update", "apply_remote",
 								&local, td->tg_trigslot, &remote, td->tg_newslot);
 			return PointerGetDatum(td->tg_newtuple);
 		}
 		if (mm_is_conflict(&remote, &local, false))
-			mm_log_conflict(info->table_name, mm_key_text(info, td->tg_trigslot),
+			mm_log_conflict(info->table_name, mm_keyref_text(&ref),
 							"update_update", "keep_local",
 							&local, td->tg_trigslot, &remote, td->tg_newslot);
 		return PointerGetDatum(NULL);
 	}
 
 	/* DELETE: its version travelled ahead of it as a tombstone */
+	if (!mm_tombstone_find(info, &ref, &remote))
+		return PointerGetDatum(td->tg_trigtuple);	/* unversioned delete */
+
+	if (mm_version_cmp(&remote, &local, info) > 0)
 	{
-		char	   *key = mm_key_text(info, td->tg_trigslot);
-
-		if (!mm_tombstone_find(info->table_name, key, &remote))
-			return PointerGetDatum(td->tg_trigtuple);	/* unversioned delete */
-
-		if (mm_version_cmp(&remote, &local, info) > 0)
-		{
-			if (mm_is_conflict(&remote, &local, true))
-				mm_log_conflict(info->table_name, key, "delete_update",
-								"apply_remote", &local, td->tg_trigslot,
-								&remote, NULL);
-			return PointerGetDatum(td->tg_trigtuple);
-		}
-		if (mm_is_conflict(&remote, &local, false))
-			mm_log_conflict(info->table_name, key, "delete_update", "keep_local",
-							&local, td->tg_trigslot, &remote, NULL);
-		return PointerGetDatum(NULL);
+		if (mm_is_conflict(&remote, &local, true))
+			mm_log_conflict(info->table_name, mm_keyref_text(&ref), "delete_update",
+							"apply_remote", &local, td->tg_trigslot,
+							&remote, NULL);
+		return PointerGetDatum(td->tg_trigtuple);
 	}
+	if (mm_is_conflict(&remote, &local, false))
+		mm_log_conflict(info->table_name, mm_keyref_text(&ref), "delete_update",
+						"keep_local", &local, td->tg_trigslot, &remote, NULL);
+	return PointerGetDatum(NULL);
 }
 
 Datum
@@ -252,7 +281,7 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	MMVersion	remote,
 				local;
 	bool		isnull;
-	char	   *table_name;
+	char	   *table_ident;
 
 	check_trigger_context(fcinfo, "multimaster.tombstone_trigger");
 
@@ -265,16 +294,30 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	info = *mm_relinfo_get(td->tg_relation, td->tg_trigger);
-	table_name = TextDatumGetCString(slot_getattr(td->tg_trigslot, 1, &isnull));
-	mm_tombstone_order(table_name, &info);
+	table_ident = TextDatumGetCString(slot_getattr(td->tg_trigslot,
+												   Anum_tomb_table_name, &isnull));
+	mm_tombstone_order(table_ident, &info);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
-		bool		knull;
-		char	   *key = TextDatumGetCString(slot_getattr(td->tg_trigslot, 2, &knull));
+		MMKeyRef	ref;
+		Datum		d;
 
 		slot_getallattrs(td->tg_trigslot);
-		(void) mm_upsert(td->tg_relation, &info, td->tg_trigslot, key, true, NULL);
+		if (td->tg_trigslot->tts_isnull[Anum_tomb_key_hash - 1] ||
+			td->tg_trigslot->tts_isnull[Anum_tomb_key_data - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("incoming tombstone of %s has no key", table_ident)));
+
+		/* the key's writers wait for this tombstone (see mm_key.c) */
+		mm_key_lock(mm_table_hash(table_ident),
+					(uint32) DatumGetInt32(td->tg_trigslot->tts_values[Anum_tomb_key_hash - 1]));
+
+		memset(&ref, 0, sizeof(ref));
+		d = slot_getattr(td->tg_trigslot, Anum_tomb_key, &isnull);
+		ref.text = isnull ? pstrdup("") : TextDatumGetCString(d);
+		(void) mm_upsert(td->tg_relation, &info, td->tg_trigslot, &ref, true, NULL);
 		return PointerGetDatum(NULL);
 	}
 

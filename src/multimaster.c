@@ -79,15 +79,19 @@ mm_check_policy(PG_FUNCTION_ARGS)
 }
 
 /*
- * multimaster._invalidate_cache(): node identity or priorities changed.
+ * multimaster._invalidate_cache(): node identity, priorities or tombstone
+ * floors changed.
  * The invalidation reaches every backend when this transaction commits.
  */
 Datum
 mm_invalidate_cache(PG_FUNCTION_ARGS)
 {
 	Oid			relid = mm_catalog_relid("nodes", false);
+	Oid			floors = mm_catalog_relid("tombstone_floors", true);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	if (OidIsValid(floors))
+		CacheInvalidateRelcacheByRelid(floors);
 	PG_RETURN_VOID();
 }
 

@@ -1,0 +1,485 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_key.c
+ *		Primary-key identity: equality, hashing, a fixed encoding, locks.
+ *
+ * A tombstone must name its key so that every node, whatever its session
+ * settings, finds it again for every value its primary key considers equal.
+ * Text from output functions cannot do that: TimeZone, DateStyle,
+ * extra_float_digits or bytea_output change it, and equal values print
+ * differently (numeric 1.0 and 1.00, citext, nondeterministic collations).
+ * So a key is identified by:
+ *
+ *	- a hash from the hash function that belongs with the primary key's own
+ *	  equality operator (equal keys hash alike, on every node);
+ *	- an encoding of its values by their binary send functions, with the
+ *	  client encoding pinned to the database's, so that it depends on no
+ *	  setting; two encodings are the same key when their bytes are equal,
+ *	  or else when the decoded values are equal under that operator.
+ *
+ * The same hash serialises the writers of one key (mm_key_lock): a lookup
+ * that finds neither row nor tombstone cannot see another transaction's
+ * uncommitted tombstone, so it first waits for whoever writes that key.
+ *
+ * Table names used as identity are quoted always, not through
+ * quote_identifier(), whose output depends on quote_all_identifiers and on
+ * each version's keyword list.
+ *
+ * IDENTIFICATION
+ *		src/mm_key.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/nbtree.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "mm_key.h"
+
+/* advisory lock class of key locks; user advisory locks use 1 and 2 */
+#define MM_KEYLOCK_CLASS	0x6D6D
+
+/*
+ * Describe the primary key 'pk_index' of 'rel'.  With 'identity' (the
+ * trigger's use), also how to hash and encode it, with an error naming the
+ * column when a key type cannot be identified the same way on every node;
+ * without it (the output plugin, which must never fail on a table), only
+ * its equality and text output.
+ */
+void
+mm_key_build(MMKeyInfo *key, Relation rel, Oid pk_index, bool identity,
+			 MemoryContext cxt)
+{
+	Relation	idxrel = index_open(pk_index, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	key->ncols = IndexRelationGetNumberOfKeyAttributes(idxrel);
+	key->cols = MemoryContextAllocZero(cxt, key->ncols * sizeof(MMKeyCol));
+
+	for (i = 0; i < key->ncols; i++)
+	{
+		MMKeyCol   *col = &key->cols[i];
+		AttrNumber	attnum = idxrel->rd_index->indkey.values[i];
+		Form_pg_attribute att;
+		Oid			typid;
+		Oid			elemtype;
+		Oid			eqop;
+		RegProcedure hashproc,
+					rhs_hashproc;
+		Oid			sendfn,
+					recvfn,
+					outfn;
+		bool		isvarlena;
+
+		if (attnum <= 0 && identity)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("primary key of \"%s\" contains an expression",
+							RelationGetRelationName(rel))));
+		if (attnum <= 0)
+		{
+			key->ncols = i;		/* compare the leading columns only */
+			break;
+		}
+		att = TupleDescAttr(desc, attnum - 1);
+		typid = getBaseType(att->atttypid);
+
+		eqop = get_opfamily_member(idxrel->rd_opfamily[i],
+								   idxrel->rd_opcintype[i],
+								   idxrel->rd_opcintype[i],
+								   BTEqualStrategyNumber);
+		if (!OidIsValid(eqop))
+			elog(ERROR, "missing equality operator for primary key column %d of \"%s\"",
+				 i + 1, RelationGetRelationName(rel));
+		getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
+		col->attnum = attnum;
+		col->collation = idxrel->rd_indcollation[i];
+		fmgr_info_cxt(get_opcode(eqop), &col->eq, cxt);
+		fmgr_info_cxt(outfn, &col->out, cxt);
+		if (!identity)
+			continue;
+
+		/*
+		 * Composite and array values are sent with the OIDs of their member
+		 * types, which differ between nodes for types created by users.
+		 */
+		elemtype = get_element_type(typid);
+		if (type_is_rowtype(typid) ||
+			(OidIsValid(elemtype) && elemtype >= FirstNormalObjectId))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("primary key column \"%s\" of \"%s\" has type %s, which multimaster cannot identify across nodes",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errdetail("Composite values and arrays of user-defined types carry type OIDs that differ between nodes."),
+					 errhint("Use a primary key of scalar columns.")));
+
+		if (!get_op_hash_functions(eqop, &hashproc, &rhs_hashproc))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("primary key column \"%s\" of \"%s\" has type %s, which has no hash function for its equality",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errdetail("Deleted keys are found again by hashing the primary key with its own equality."),
+					 errhint("Use a primary key whose operator class has a hash operator class in the same family.")));
+
+		getTypeBinaryOutputInfo(att->atttypid, &sendfn, &isvarlena);
+		getTypeBinaryInputInfo(att->atttypid, &recvfn, &col->recv_ioparam);
+		fmgr_info_cxt(hashproc, &col->hash, cxt);
+		fmgr_info_cxt(sendfn, &col->send, cxt);
+		fmgr_info_cxt(recvfn, &col->recv, cxt);
+	}
+	index_close(idxrel, AccessShareLock);
+}
+
+uint32
+mm_key_hash(const MMKeyInfo *key, TupleTableSlot *slot)
+{
+	uint32		h = 0;
+	int			i;
+
+	for (i = 0; i < key->ncols; i++)
+	{
+		MMKeyCol   *col = &key->cols[i];
+		bool		isnull;
+		Datum		d = slot_getattr(slot, col->attnum, &isnull);
+		uint32		ch = 0;
+
+		if (!isnull)
+			ch = DatumGetUInt32(FunctionCall1Coll(&col->hash, col->collation, d));
+		h = hash_combine(h, ch);
+	}
+	return h;
+}
+
+/*
+ * Send and receive functions of text-like types convert to and from the
+ * client encoding; the stored encoding must not depend on it.
+ */
+static int
+pin_client_encoding(void)
+{
+	int			saved = pg_get_client_encoding();
+
+	if (saved != GetDatabaseEncoding())
+		SetClientEncoding(GetDatabaseEncoding());
+	return saved;
+}
+
+static void
+unpin_client_encoding(int saved)
+{
+	if (saved != GetDatabaseEncoding())
+		SetClientEncoding(saved);
+}
+
+/*
+ * The key's values as (int32 length, send-function bytes) per column, a
+ * length of -1 for a NULL.
+ */
+bytea *
+mm_key_encode(const MMKeyInfo *key, TupleTableSlot *slot)
+{
+	StringInfoData buf;
+	int			saved = pin_client_encoding();
+	bytea	   *result;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	PG_TRY();
+	{
+		for (i = 0; i < key->ncols; i++)
+		{
+			MMKeyCol   *col = &key->cols[i];
+			bool		isnull;
+			Datum		d = slot_getattr(slot, col->attnum, &isnull);
+
+			if (isnull)
+				pq_sendint32(&buf, -1);
+			else
+			{
+				bytea	   *b = SendFunctionCall(&col->send, d);
+
+				pq_sendint32(&buf, VARSIZE(b) - VARHDRSZ);
+				appendBinaryStringInfo(&buf, VARDATA(b), VARSIZE(b) - VARHDRSZ);
+				pfree(b);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		unpin_client_encoding(saved);
+	}
+	PG_END_TRY();
+
+	result = (bytea *) buf.data;
+	SET_VARSIZE(result, buf.len);
+	return result;
+}
+
+/*
+ * Does the stored encoding 'stored' name the key of the row in 'slot',
+ * whose own encoding is 'mine'?  Equal bytes say yes at once; otherwise the stored values are decoded and
+ * compared with the key's own equality (1.0 = 1.00, 'A' = 'a' for citext).
+ */
+bool
+mm_key_matches(const MMKeyInfo *key, TupleTableSlot *slot, bytea *mine,
+			   bytea *stored)
+{
+	const char *p = VARDATA_ANY(stored);
+	const char *end = p + VARSIZE_ANY_EXHDR(stored);
+	int			saved;
+	bool		equal = true;
+	int			i;
+
+	if (VARSIZE_ANY_EXHDR(stored) == VARSIZE(mine) - VARHDRSZ &&
+		memcmp(p, VARDATA(mine), VARSIZE(mine) - VARHDRSZ) == 0)
+		return true;
+
+	saved = pin_client_encoding();
+	PG_TRY();
+	{
+		for (i = 0; i < key->ncols && equal; i++)
+		{
+			MMKeyCol   *col = &key->cols[i];
+			bool		isnull;
+			Datum		d = slot_getattr(slot, col->attnum, &isnull);
+			int32		len;
+			StringInfoData vbuf;
+			Datum		other;
+
+			if (end - p < 4)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid multimaster key encoding")));
+			memcpy(&len, p, 4);
+			len = (int32) pg_ntoh32(len);
+			p += 4;
+			if (len < 0 || isnull)
+			{
+				equal = (len < 0 && isnull);
+				continue;
+			}
+			if (end - p < len)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid multimaster key encoding")));
+
+			/* receive functions want a NUL-terminated buffer they may scribble on */
+			initStringInfo(&vbuf);
+			appendBinaryStringInfo(&vbuf, p, len);
+			p += len;
+			other = ReceiveFunctionCall(&col->recv, &vbuf, col->recv_ioparam, -1);
+			equal = DatumGetBool(FunctionCall2Coll(&col->eq, col->collation,
+												   d, other));
+			pfree(vbuf.data);
+		}
+	}
+	PG_FINALLY();
+	{
+		unpin_client_encoding(saved);
+	}
+	PG_END_TRY();
+
+	return equal;
+}
+
+/* Are two keys, given as full rows of values, equal under the key's equality? */
+bool
+mm_key_equal(const MMKeyInfo *key, Datum *values1, bool *nulls1,
+			 Datum *values2, bool *nulls2)
+{
+	int			i;
+
+	for (i = 0; i < key->ncols; i++)
+	{
+		MMKeyCol   *col = &key->cols[i];
+		int			a = col->attnum - 1;
+
+		if (nulls1[a] || nulls2[a])
+		{
+			if (nulls1[a] != nulls2[a])
+				return false;
+			continue;
+		}
+		if (!DatumGetBool(FunctionCall2Coll(&col->eq, col->collation,
+											values1[a], values2[a])))
+			return false;
+	}
+	return true;
+}
+
+bool
+mm_key_equal_slots(const MMKeyInfo *key, TupleTableSlot *a, TupleTableSlot *b)
+{
+	slot_getallattrs(a);
+	slot_getallattrs(b);
+	return mm_key_equal(key, a->tts_values, a->tts_isnull,
+						b->tts_values, b->tts_isnull);
+}
+
+static void
+append_key_part(StringInfo buf, const char *val)
+{
+	const char *p;
+	bool		quote = (*val == '\0');
+
+	for (p = val; *p && !quote; p++)
+		if (*p == '"' || *p == '\\' || *p == '(' || *p == ')' || *p == ',' ||
+			isspace((unsigned char) *p))
+			quote = true;
+
+	if (!quote)
+	{
+		appendStringInfoString(buf, val);
+		return;
+	}
+	appendStringInfoChar(buf, '"');
+	for (p = val; *p; p++)
+	{
+		if (*p == '"' || *p == '\\')
+			appendStringInfoChar(buf, *p);
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/*
+ * The key as text for people (messages, the conflict log, the tombstone's
+ * key column): a single column as its type prints it, several like a
+ * record literal.  It follows the session's settings, so it is never used
+ * to find anything.
+ */
+char *
+mm_key_text(const MMKeyInfo *key, TupleTableSlot *slot)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (key->ncols == 1)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, key->cols[0].attnum, &isnull);
+
+		return isnull ? pstrdup("") : OutputFunctionCall(&key->cols[0].out, d);
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (i = 0; i < key->ncols; i++)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, key->cols[i].attnum, &isnull);
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		if (!isnull)
+			append_key_part(&buf, OutputFunctionCall(&key->cols[i].out, d));
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+void
+mm_keyref_init(MMKeyRef *ref, const MMKeyInfo *key, TupleTableSlot *slot)
+{
+	memset(ref, 0, sizeof(MMKeyRef));
+	ref->key = key;
+	ref->slot = slot;
+}
+
+uint32
+mm_keyref_hash(MMKeyRef *ref)
+{
+	if (!ref->has_hash)
+	{
+		Assert(ref->key);
+		ref->hash = mm_key_hash(ref->key, ref->slot);
+		ref->has_hash = true;
+	}
+	return ref->hash;
+}
+
+bytea *
+mm_keyref_data(MMKeyRef *ref)
+{
+	if (ref->data == NULL)
+	{
+		Assert(ref->key);
+		ref->data = mm_key_encode(ref->key, ref->slot);
+	}
+	return ref->data;
+}
+
+const char *
+mm_keyref_text(MMKeyRef *ref)
+{
+	if (ref->text == NULL)
+		ref->text = ref->key ? mm_key_text(ref->key, ref->slot) : pstrdup("");
+	return ref->text;
+}
+
+static void
+append_quoted(StringInfo buf, const char *name)
+{
+	const char *p;
+
+	appendStringInfoChar(buf, '"');
+	for (p = name; *p; p++)
+	{
+		if (*p == '"')
+			appendStringInfoChar(buf, '"');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/* "schema"."table", always quoted: the name tombstones are stored under */
+char *
+mm_table_ident(Oid nspid, const char *relname)
+{
+	StringInfoData buf;
+	char	   *nspname = get_namespace_name(nspid);
+
+	if (nspname == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	initStringInfo(&buf);
+	append_quoted(&buf, nspname);
+	appendStringInfoChar(&buf, '.');
+	append_quoted(&buf, relname);
+	return buf.data;
+}
+
+uint32
+mm_table_hash(const char *ident)
+{
+	return hash_bytes((const unsigned char *) ident, strlen(ident));
+}
+
+/*
+ * Serialise the writers of one key until the end of the transaction.  Two
+ * different keys may share a lock (a hash collision): they then merely
+ * wait for each other.
+ */
+void
+mm_key_lock(uint32 table_hash, uint32 key_hash)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, key_hash,
+						 MM_KEYLOCK_CLASS);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
