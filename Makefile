@@ -20,9 +20,11 @@ OBJS = \
 DATA = multimaster--1.0.sql
 PGFILEDESC = "multimaster - active-active logical replication"
 
-REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse
+REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
+	tombstone_identity purge_keeps_order ordinary_statements \
+	alter_table_rules one_node_settings
 REGRESS_OPTS = --inputdir=. --dbname=multimaster_regression
-ISOLATION = insert_vs_delete
+ISOLATION = insert_vs_delete tombstone_vs_absent_key
 ISOLATION_OPTS = --inputdir=test/isolation --dbname=multimaster_isolation
 
 PG_CPPFLAGS = -I$(libpq_srcdir)

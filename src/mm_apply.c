@@ -92,10 +92,11 @@ all_columns(Relation rel)
  * but not locked: no other transaction can touch it, and it cannot be
  * locked by its own command.
  */
-bool
+MMFound
 mm_find_by_key(Relation rel, const MMRelInfo *info, LockTupleMode mode,
 			   TupleTableSlot *searchslot, TupleTableSlot *outslot)
 {
+	MMFound		result = MM_FOUND_NONE;
 	Relation	idxrel = index_open(info->pk_index, RowExclusiveLock);
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	SnapshotData snap;
@@ -141,6 +142,7 @@ retry:
 		TM_FailureData tmfd;
 		TM_Result	res;
 
+		result = MM_FOUND_LOCKED;
 		PushActiveSnapshot(GetLatestSnapshot());
 		res = table_tuple_lock(rel, &(outslot->tts_tid), GetLatestSnapshot(),
 							   outslot, GetCurrentCommandId(false), mode,
@@ -150,8 +152,10 @@ retry:
 		switch (res)
 		{
 			case TM_Ok:
+				break;
 			case TM_Invisible:	/* inserted by this command */
 			case TM_SelfModified:	/* changed by this command */
+				result = MM_FOUND_OWN;
 				break;
 			case TM_Updated:
 			case TM_Deleted:
@@ -164,7 +168,7 @@ retry:
 
 	index_endscan(scan);
 	index_close(idxrel, NoLock);
-	return found;
+	return result;
 }
 
 /* A minimal executor state for one relation, like the apply worker's. */
@@ -348,9 +352,22 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	{
 		for (;;)
 		{
-			CHECK_FOR_INTERRUPTS();
+			MMFound		found;
 
-			if (mm_find_by_key(rel, info, LockTupleExclusive, slot, localslot))
+			CHECK_FOR_INTERRUPTS();
+			found = mm_find_by_key(rel, info, LockTupleExclusive, slot, localslot);
+
+			if (found == MM_FOUND_OWN && stamp)
+			{
+				/*
+				 * This command wrote the key's tombstone already (a row
+				 * moved to another partition fires both the UPDATE and the
+				 * DELETE trigger): that one stands.
+				 */
+				result = MM_UPSERT_SKIPPED_EQUAL;
+				break;
+			}
+			if (found != MM_FOUND_NONE)
 			{
 				int			cmp;
 

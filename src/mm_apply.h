@@ -37,9 +37,17 @@ typedef struct MMLocalStamp
 /* true while the trigger itself writes to 'relid' */
 extern bool mm_applying(Oid relid);
 
-extern bool mm_find_by_key(Relation rel, const MMRelInfo *info,
-						   LockTupleMode mode, TupleTableSlot *searchslot,
-						   TupleTableSlot *outslot);
+/* what mm_find_by_key() found */
+typedef enum MMFound
+{
+	MM_FOUND_NONE,				/* no row of that key */
+	MM_FOUND_LOCKED,			/* a row, now locked */
+	MM_FOUND_OWN				/* a row this very command wrote: not locked */
+} MMFound;
+
+extern MMFound mm_find_by_key(Relation rel, const MMRelInfo *info,
+							  LockTupleMode mode, TupleTableSlot *searchslot,
+							  TupleTableSlot *outslot);
 extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,
 								TupleTableSlot *newslot, MMKeyRef *ref,
 								bool is_tombstone, const MMLocalStamp *stamp);

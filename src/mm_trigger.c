@@ -159,7 +159,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		 * on the locked row), so only an absent key needs its tombstone.
 		 */
 		exists = mm_find_by_key(rel, info, LockTupleKeyShare,
-								td->tg_trigslot, existing);
+								td->tg_trigslot, existing) != MM_FOUND_NONE;
 		ExecDropSingleTupleTableSlot(existing);
 
 		prev.isnull = true;
