@@ -791,12 +791,12 @@ REVOKE ALL ON FUNCTION multimaster.compare_table(regclass) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._peer_slot(conninfo text, slot_name text,
     OUT peer_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT retained_bytes bigint,
-    OUT slot_active boolean, OUT error text)
+    OUT slot_active boolean, OUT replay_lag interval, OUT error text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'mm_peer_slot'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION multimaster._peer_slot(text, text) IS
-  'Internal: position and retained WAL of a slot on a peer, or the error reaching it';
+  'Internal: position, retained WAL and apply delay (the peer''s replay_lag for the walsender of that slot) of a slot on a peer, or the error reaching it';
 REVOKE ALL ON FUNCTION multimaster._peer_slot(text, text) FROM PUBLIC;
 
 CREATE VIEW multimaster.status AS
@@ -810,9 +810,13 @@ SELECT n.node_id,
        CASE WHEN p.peer_lsn IS NOT NULL AND p.confirmed_lsn IS NOT NULL
             THEN GREATEST(pg_catalog.pg_wal_lsn_diff(p.peer_lsn, p.confirmed_lsn), 0)::bigint
        END                               AS lag_bytes,
+       -- the peer's own measure, from this node's replies: time from the
+       -- peer sending a change to this node confirming it applied; zero
+       -- when nothing is pending, unknown while the link is down
        CASE WHEN p.peer_lsn IS NULL THEN NULL
             WHEN p.peer_lsn <= p.confirmed_lsn THEN interval '0'
-            ELSE pg_catalog.clock_timestamp() - st.last_msg_send_time
+            WHEN NOT p.slot_active THEN NULL
+            ELSE coalesce(p.replay_lag, interval '0')
        END                               AS lag,
        p.retained_bytes                  AS slot_retained_bytes,
        coalesce(ss.apply_error_count, 0) + coalesce(ss.sync_error_count, 0) AS errors,
