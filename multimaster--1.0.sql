@@ -78,6 +78,22 @@ COMMENT ON TABLE multimaster.tombstone_floors IS
 REVOKE ALL ON multimaster.tombstone_floors FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('multimaster.tombstone_floors', '');
 
+/*
+ * Where each apply worker is: the peer's commit time of the last
+ * transaction it applied through the multimaster trigger, written at most
+ * once a second (multimaster.status computes lag from it).  Unlogged: it is
+ * rebuilt by the next applied transaction after a crash.
+ */
+CREATE UNLOGGED TABLE multimaster.apply_progress (
+    origin              text NOT NULL,      -- replication origin, pg_<subscription oid>
+    remote_commit_time  timestamptz NOT NULL,
+    remote_lsn          pg_lsn,
+    updated_at          timestamptz NOT NULL
+);
+COMMENT ON TABLE multimaster.apply_progress IS
+  'Per apply worker: the peer''s commit time of the last transaction applied here (updated at most once a second)';
+REVOKE ALL ON multimaster.apply_progress FROM PUBLIC;
+
 CREATE TABLE multimaster.conflicts (
     conflict_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     logged_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -791,12 +807,12 @@ REVOKE ALL ON FUNCTION multimaster.compare_table(regclass) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._peer_slot(conninfo text, slot_name text,
     OUT peer_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT retained_bytes bigint,
-    OUT slot_active boolean, OUT replay_lag interval, OUT error text)
+    OUT slot_active boolean, OUT error text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'mm_peer_slot'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION multimaster._peer_slot(text, text) IS
-  'Internal: position, retained WAL and apply delay (the peer''s replay_lag for the walsender of that slot) of a slot on a peer, or the error reaching it';
+  'Internal: position and retained WAL of a slot on a peer, or the error reaching it';
 REVOKE ALL ON FUNCTION multimaster._peer_slot(text, text) FROM PUBLIC;
 
 CREATE VIEW multimaster.status AS
@@ -810,13 +826,13 @@ SELECT n.node_id,
        CASE WHEN p.peer_lsn IS NOT NULL AND p.confirmed_lsn IS NOT NULL
             THEN GREATEST(pg_catalog.pg_wal_lsn_diff(p.peer_lsn, p.confirmed_lsn), 0)::bigint
        END                               AS lag_bytes,
-       -- the peer's own measure, from this node's replies: time from the
-       -- peer sending a change to this node confirming it applied; zero
-       -- when nothing is pending, unknown while the link is down
+       -- how far behind this node is: the age of the peer's last commit
+       -- applied here (apply_progress) while changes are pending, zero when
+       -- none are; right after an idle period it counts from the last
+       -- change applied before it, until the first new one is applied
        CASE WHEN p.peer_lsn IS NULL THEN NULL
             WHEN p.peer_lsn <= p.confirmed_lsn THEN interval '0'
-            WHEN NOT p.slot_active THEN NULL
-            ELSE coalesce(p.replay_lag, interval '0')
+            ELSE pg_catalog.clock_timestamp() - ap.remote_commit_time
        END                               AS lag,
        p.retained_bytes                  AS slot_retained_bytes,
        coalesce(ss.apply_error_count, 0) + coalesce(ss.sync_error_count, 0) AS errors,
@@ -832,6 +848,7 @@ SELECT n.node_id,
   LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid
   LEFT JOIN pg_catalog.pg_replication_origin_status o
          ON o.external_id = 'pg_' || s.oid
+  LEFT JOIN multimaster.apply_progress ap ON ap.origin = 'pg_' || s.oid
   LEFT JOIN LATERAL multimaster._peer_slot(s.subconninfo, s.subslotname::text) p ON true
  WHERE s.subname::text ~ '^multimaster_[0-9]+_[0-9]+$';
 COMMENT ON VIEW multimaster.status IS

@@ -38,13 +38,18 @@
 #include "access/nbtree.h"
 #include "access/skey.h"
 #include "access/tableam.h"
+#include "access/heapam.h"
 #include "access/xact.h"
+#include "access/xlogdefs.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "replication/origin.h"
 #include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -67,6 +72,95 @@ typedef struct MMExec
 	ResultRelInfo *rri;
 	EPQState	epq;
 } MMExec;
+
+/*
+ * Apply progress, for multimaster.status's lag: the peer's commit time of
+ * the last transaction this apply worker applied, written into the
+ * unlogged table multimaster.apply_progress just before such a
+ * transaction commits (the commit time is known only then), at most once
+ * a second.
+ */
+static bool applied_this_xact = false;
+static TimestampTz last_progress_write = 0;
+
+void
+mm_apply_note(void)
+{
+	applied_this_xact = true;
+}
+
+static void
+write_apply_progress(TimestampTz now)
+{
+	Oid			relid = mm_catalog_relid("apply_progress", true);
+	char	   *origin_name;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	HeapTuple	newtup;
+	Snapshot	snap;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	bool		done = false;
+
+	if (!OidIsValid(relid) ||
+		!replorigin_by_oid(replorigin_session_origin, true, &origin_name))
+		return;
+
+	values[0] = CStringGetTextDatum(origin_name);
+	values[1] = TimestampTzGetDatum(replorigin_session_origin_timestamp);
+	values[2] = LSNGetDatum(replorigin_session_origin_lsn);
+	nulls[2] = XLogRecPtrIsInvalid(replorigin_session_origin_lsn);
+	values[3] = TimestampTzGetDatum(now);
+
+	rel = table_open(relid, RowExclusiveLock);
+	newtup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while (!done && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+		if (!isnull && strcmp(TextDatumGetCString(d), origin_name) == 0)
+		{
+			/* only this worker writes its origin's row */
+			simple_heap_update(rel, &tup->t_self, newtup);
+			done = true;
+		}
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	if (!done)
+		simple_heap_insert(rel, newtup);
+	table_close(rel, NoLock);
+}
+
+static void
+apply_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_COMMIT && applied_this_xact &&
+		replorigin_session_origin != InvalidRepOriginId &&
+		replorigin_session_origin_timestamp != 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(last_progress_write, now, 1000))
+		{
+			write_apply_progress(now);
+			last_progress_write = now;
+		}
+	}
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT &&
+		event != XACT_EVENT_PRE_PREPARE)
+		applied_this_xact = false;
+}
+
+void
+mm_apply_init(void)
+{
+	RegisterXactCallback(apply_xact_callback, NULL);
+}
 
 /* Every user column, as a range-table column set. */
 static Bitmapset *

@@ -34,6 +34,9 @@ typedef struct MMLocalStamp
 	int32		node;
 } MMLocalStamp;
 
+extern void mm_apply_init(void);
+extern void mm_apply_note(void);
+
 /* true while the trigger itself writes to 'relid' */
 extern bool mm_applying(Oid relid);
 

@@ -279,8 +279,8 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *slot = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	TupleDesc	desc;
-	Datum		values[6];
-	bool		nulls[6] = {true, true, true, true, true, true};
+	Datum		values[5];
+	bool		nulls[5] = {true, true, true, true, true};
 	MMRemote	r;
 	char	   *err = NULL;
 
@@ -289,8 +289,8 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 
 	if (!mm_remote_connect(&r, conninfo, "peer", true, &err))
 	{
-		values[5] = CStringGetTextDatum(psprintf("peer unreachable: %s", err));
-		nulls[5] = false;
+		values[4] = CStringGetTextDatum(psprintf("peer unreachable: %s", err));
+		nulls[4] = false;
 	}
 	else
 	{
@@ -299,27 +299,25 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 									   "SELECT pg_catalog.pg_current_wal_lsn()::text, "
 									   " s.confirmed_flush_lsn::text, "
 									   " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint::text, "
-									   " s.active::text, "
-									   " (SELECT r.replay_lag FROM pg_catalog.pg_stat_replication r "
-									   "   WHERE r.pid OPERATOR(pg_catalog.=) s.active_pid)::text "
-									   "FROM pg_catalog.pg_replication_slots s WHERE s.slot_name OPERATOR(pg_catalog.=) $1",
+									   " s.active::text "
+									   "FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1",
 									   1, NULL, params, NULL, NULL, 0);
 
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
-			values[5] = CStringGetTextDatum(pchomp(PQresultErrorMessage(res)));
-			nulls[5] = false;
+			values[4] = CStringGetTextDatum(pchomp(PQresultErrorMessage(res)));
+			nulls[4] = false;
 		}
 		else if (PQntuples(res) == 0)
 		{
-			values[5] = CStringGetTextDatum(psprintf("slot \"%s\" does not exist on the peer", slot));
-			nulls[5] = false;
+			values[4] = CStringGetTextDatum(psprintf("slot \"%s\" does not exist on the peer", slot));
+			nulls[4] = false;
 		}
 		else
 		{
 			int			c;
 
-			for (c = 0; c < 5; c++)
+			for (c = 0; c < 4; c++)
 			{
 				char	   *v = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
 
@@ -337,11 +335,6 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 						break;
 					case 3:
 						values[c] = BoolGetDatum(strcmp(v, "true") == 0);
-						break;
-					case 4:
-						values[c] = DirectFunctionCall3(interval_in, CStringGetDatum(v),
-														ObjectIdGetDatum(InvalidOid),
-														Int32GetDatum(-1));
 						break;
 				}
 			}

@@ -207,6 +207,7 @@ apply_write(TriggerData *td, const MMRelInfo *info)
 	int			cmp;
 	MMKeyRef	ref;
 
+	mm_apply_note();
 	mm_keyref_init(&ref, &info->key, td->tg_trigslot);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))

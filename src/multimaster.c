@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 
+#include "mm_apply.h"
 #include "mm_catalog.h"
 #include "mm_conflict.h"
 #include "mm_refresh.h"
@@ -65,6 +66,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("multimaster");
 
 	mm_catalog_init();
+	mm_apply_init();
 }
 
 /*
