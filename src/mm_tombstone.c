@@ -46,7 +46,10 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
@@ -117,6 +120,38 @@ mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref, MMVersion *v)
 }
 
 /*
+ * The ordering of each table's tombstones, by "schema"."table", so that an
+ * incoming tombstone costs no name lookup.  Dropped whole on any relcache
+ * invalidation (a rename, a new trigger, a policy change all send one).
+ */
+#define MM_IDENT_MAX	(4 * NAMEDATALEN + 8)
+
+typedef struct MMTombOrder
+{
+	char		ident[MM_IDENT_MAX];	/* hash key */
+	MMPolicy	policy;
+	int32		priority_node;
+} MMTombOrder;
+
+static HTAB *tomb_orders = NULL;
+
+static void
+tomb_order_invalidate(Datum arg, Oid relid)
+{
+	if (tomb_orders != NULL)
+	{
+		hash_destroy(tomb_orders);
+		tomb_orders = NULL;
+	}
+}
+
+void
+mm_tombstone_init(void)
+{
+	CacheRegisterRelcacheCallback(tomb_order_invalidate, (Datum) 0);
+}
+
+/*
  * Ordering of the tombstones of 'table_ident': that table's policy, or
  * last_update_wins when it has no multimaster trigger here.
  */
@@ -125,6 +160,29 @@ mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 {
 	List	   *names;
 	Oid			relid;
+	MMTombOrder *entry = NULL;
+	bool		found;
+
+	if (strlen(table_ident) < MM_IDENT_MAX)
+	{
+		if (tomb_orders == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = MM_IDENT_MAX;
+			ctl.entrysize = sizeof(MMTombOrder);
+			ctl.hcxt = CacheMemoryContext;
+			tomb_orders = hash_create("multimaster tombstone orders", 64, &ctl,
+									  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		}
+		entry = hash_search(tomb_orders, table_ident, HASH_FIND, &found);
+		if (entry)
+		{
+			order->policy = entry->policy;
+			order->priority_node = entry->priority_node;
+			return;
+		}
+	}
 
 	order->policy = MM_POLICY_LAST_UPDATE_WINS;
 	order->priority_node = 0;
@@ -149,6 +207,14 @@ mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 			}
 		}
 		table_close(rel, NoLock);
+	}
+
+	/* opening the table may have processed invalidations: enter it last */
+	if (strlen(table_ident) < MM_IDENT_MAX && tomb_orders != NULL)
+	{
+		entry = hash_search(tomb_orders, table_ident, HASH_ENTER, &found);
+		entry->policy = order->policy;
+		entry->priority_node = order->priority_node;
 	}
 }
 

@@ -25,6 +25,7 @@
 #define Anum_tomb_generation	7
 #define Natts_tomb				7
 
+extern void mm_tombstone_init(void);
 extern bool mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref,
 							  MMVersion *v);
 extern void mm_tombstone_write(const MMRelInfo *owner, MMKeyRef *ref,

@@ -23,6 +23,7 @@
 #include "mm_apply.h"
 #include "mm_catalog.h"
 #include "mm_conflict.h"
+#include "mm_tombstone.h"
 #include "mm_refresh.h"
 
 PG_MODULE_MAGIC;
@@ -67,6 +68,7 @@ _PG_init(void)
 
 	mm_catalog_init();
 	mm_apply_init();
+	mm_tombstone_init();
 }
 
 /*
