@@ -472,6 +472,8 @@ BEGIN
                 WHERE p.pubname = 'multimaster' AND pr.prrelid = tbl) THEN
         EXECUTE format('ALTER PUBLICATION multimaster DROP TABLE %s', tbl);
     END IF;
+    -- unregistered first: the checks of _after_alter() no longer apply
+    DELETE FROM multimaster.tables t WHERE t.relid = tbl;
     EXECUTE format('DROP TRIGGER IF EXISTS "000_multimaster_resolve" ON %s', tbl);
     IF drop_columns THEN
         EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS mm_origin, '
@@ -482,7 +484,6 @@ BEGIN
      WHERE tb.table_name = multimaster._table_name(tbl);
     DELETE FROM multimaster.tombstone_floors f
      WHERE f.table_name = multimaster._table_name(tbl);
-    DELETE FROM multimaster.tables t WHERE t.relid = tbl;
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._remove_table_local(regclass, boolean) IS
@@ -615,6 +616,31 @@ BEGIN
           FROM multimaster.tables mt
           JOIN pg_catalog.pg_class c ON c.oid = mt.relid
     LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index x
+                        WHERE x.indrelid = t.relid AND x.indisprimary AND x.indimmediate) THEN
+            RAISE EXCEPTION 'multimaster table % needs a primary key that is not deferrable', t.relid::regclass
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Conflicts are resolved per primary key value, checked at once.',
+                      HINT = 'Run multimaster.remove_table_mesh() first to stop replicating the table.';
+        END IF;
+        IF (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = t.relid AND NOT a.attisdropped
+               AND (a.attname, a.atttypid) IN (('mm_origin', 'int4'::pg_catalog.regtype),
+                                               ('mm_version', 'timestamptz'::pg_catalog.regtype),
+                                               ('mm_generation', 'int8'::pg_catalog.regtype))) <> 3 THEN
+            RAISE EXCEPTION 'multimaster table % must keep its columns mm_origin integer, mm_version timestamptz and mm_generation bigint', t.relid::regclass
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'They hold each row''s version; without them no change of the table can be applied, here or on its peers.',
+                      HINT = 'Run multimaster.remove_table_mesh() first to stop replicating the table.';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
+                        WHERE tg.tgrelid = t.relid AND tg.tgname = '000_multimaster_resolve'
+                          AND tg.tgenabled = 'A') THEN
+            RAISE EXCEPTION 'the multimaster trigger of % must stay enabled ALWAYS', t.relid::regclass
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Without it local writes carry no version and replicated ones are applied unresolved.',
+                      HINT = 'Run multimaster.remove_table_mesh() first to stop replicating the table.';
+        END IF;
         IF t.relreplident IN ('i', 'n') THEN
             RAISE EXCEPTION 'multimaster table % needs REPLICA IDENTITY DEFAULT or FULL', t.relid::regclass
                 USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -635,7 +661,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._after_alter() IS
-  'Internal event trigger: keeps registered tables'' replica identity and tombstone names right after ALTER TABLE and ALTER SCHEMA';
+  'Internal event trigger: after ALTER TABLE and ALTER SCHEMA, refuses what would break a registered table (primary key, version columns, the trigger, replica identity) and keeps its replica identity and tombstone names right';
 REVOKE ALL ON FUNCTION multimaster._after_alter() FROM PUBLIC;
 
 CREATE EVENT TRIGGER multimaster_after_alter ON ddl_command_end

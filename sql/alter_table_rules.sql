@@ -41,3 +41,14 @@ SELECT chr(get_byte(data, 0)) AS msg
 SELECT pg_drop_replication_slot('mm_alter');
 SELECT count(*) AS tombstones FROM multimaster.tombstones
  WHERE table_name IN (multimaster._table_name('toast_key'), multimaster._table_name('num_pk'));
+
+-- what would stop every link into this node is refused, with the way out
+ALTER TABLE at DROP COLUMN mm_version;
+ALTER TABLE at ALTER COLUMN mm_generation TYPE int;
+ALTER TABLE at DROP CONSTRAINT at_pkey;
+ALTER TABLE at DISABLE TRIGGER "000_multimaster_resolve";
+ALTER TABLE at ENABLE TRIGGER "000_multimaster_resolve";
+-- safe DDL goes through
+ALTER TABLE at ADD COLUMN note int DEFAULT 0;
+SELECT count(*) AS version_columns FROM pg_attribute
+ WHERE attrelid = 'at'::regclass AND attname LIKE 'mm\_%' AND NOT attisdropped;
