@@ -34,6 +34,7 @@
 
 #include "access/nbtree.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
@@ -295,6 +296,60 @@ mm_key_matches(const MMKeyInfo *key, TupleTableSlot *slot, bytea *mine,
 	PG_END_TRY();
 
 	return equal;
+}
+
+/*
+ * Put the key encoded in 'stored' into the key columns of 'slot' (a slot of
+ * the key's table; its other columns are set NULL) and store it.
+ */
+void
+mm_key_decode(const MMKeyInfo *key, bytea *stored, TupleTableSlot *slot)
+{
+	const char *p = VARDATA_ANY(stored);
+	const char *end = p + VARSIZE_ANY_EXHDR(stored);
+	int			saved;
+	int			i;
+
+	ExecClearTuple(slot);
+	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+		slot->tts_isnull[i] = true;
+
+	saved = pin_client_encoding();
+	PG_TRY();
+	{
+		for (i = 0; i < key->ncols; i++)
+		{
+			MMKeyCol   *col = &key->cols[i];
+			int32		len;
+			StringInfoData vbuf;
+
+			if (end - p < 4)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid multimaster key encoding")));
+			memcpy(&len, p, 4);
+			len = (int32) pg_ntoh32(len);
+			p += 4;
+			if (len < 0)
+				continue;
+			if (end - p < len)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid multimaster key encoding")));
+			initStringInfo(&vbuf);
+			appendBinaryStringInfo(&vbuf, p, len);
+			p += len;
+			slot->tts_values[col->attnum - 1] =
+				ReceiveFunctionCall(&col->recv, &vbuf, col->recv_ioparam, -1);
+			slot->tts_isnull[col->attnum - 1] = false;
+		}
+	}
+	PG_FINALLY();
+	{
+		unpin_client_encoding(saved);
+	}
+	PG_END_TRY();
+	ExecStoreVirtualTuple(slot);
 }
 
 /* Are two keys, given as full rows of values, equal under the key's equality? */

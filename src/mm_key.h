@@ -62,6 +62,8 @@ extern uint32 mm_key_hash(const MMKeyInfo *key, TupleTableSlot *slot);
 extern bytea *mm_key_encode(const MMKeyInfo *key, TupleTableSlot *slot);
 extern bool mm_key_matches(const MMKeyInfo *key, TupleTableSlot *slot,
 						   bytea *mine, bytea *stored);
+extern void mm_key_decode(const MMKeyInfo *key, bytea *stored,
+						  TupleTableSlot *slot);
 extern bool mm_key_equal(const MMKeyInfo *key,
 						 Datum *values1, bool *nulls1,
 						 Datum *values2, bool *nulls2);

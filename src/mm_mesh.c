@@ -742,6 +742,27 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* wait_for_sync() on every node; an error names the first that timed out */
+static void
+wait_all_synced(MeshNode *nodes, int n, const char *relname)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		char	   *synced = mm_remote_value(&nodes[i].r,
+											 "SELECT multimaster.wait_for_sync()",
+											 0, NULL);
+
+		if (synced == NULL || strcmp(synced, "t") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s did not apply the changes in flight in time", nodes[i].r.label),
+					 errdetail("Table %s is no longer published by any node; it may still be registered on some.", relname),
+					 errhint("Check multimaster.status on that node, then call multimaster.remove_table_mesh() again to finish.")));
+	}
+}
+
 /*
  * multimaster.remove_table_mesh(tbl regclass, drop_columns boolean)
  *
@@ -786,19 +807,18 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 					  PQclear(mm_remote_exec(&nodes[i].r,
 											 "SELECT multimaster._unpublish_table($1::regclass)",
 											 1, params));
+				  wait_all_synced(nodes, n, relname);
 				  for (i = 0; i < n; i++)
-				  {
-					  char	   *synced = mm_remote_value(&nodes[i].r,
-														 "SELECT multimaster.wait_for_sync()",
-														 0, NULL);
+					  PQclear(mm_remote_exec(&nodes[i].r,
+											 "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",
+											 2, params));
 
-					  if (synced == NULL || strcmp(synced, "t") != 0)
-						  ereport(ERROR,
-								  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-								   errmsg("%s did not apply the changes in flight in time", nodes[i].r.label),
-								   errdetail("Table %s is no longer published by any node, but is still registered everywhere.", relname),
-								   errhint("Check multimaster.status on that node, then call multimaster.remove_table_mesh() again to finish.")));
-				  }
+				  /*
+				   * Deletes on a node not yet unregistered still wrote
+				   * tombstones, which reached nodes unregistered before it:
+				   * once they have arrived everywhere, sweep them away.
+				   */
+				  wait_all_synced(nodes, n, relname);
 				  for (i = 0; i < n; i++)
 					  PQclear(mm_remote_exec(&nodes[i].r,
 											 "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",

@@ -131,6 +131,7 @@ typedef struct MMTombOrder
 	char		ident[MM_IDENT_MAX];	/* hash key */
 	MMPolicy	policy;
 	int32		priority_node;
+	Oid			relid;			/* the table, when it has the trigger here */
 } MMTombOrder;
 
 static HTAB *tomb_orders = NULL;
@@ -153,13 +154,15 @@ mm_tombstone_init(void)
 
 /*
  * Ordering of the tombstones of 'table_ident': that table's policy, or
- * last_update_wins when it has no multimaster trigger here.
+ * last_update_wins when it has no multimaster trigger here.  Returns the
+ * table's OID when it has that trigger, else InvalidOid.
  */
-void
+Oid
 mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 {
 	List	   *names;
 	Oid			relid;
+	Oid			result = InvalidOid;
 	MMTombOrder *entry = NULL;
 	bool		found;
 
@@ -180,7 +183,7 @@ mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 		{
 			order->policy = entry->policy;
 			order->priority_node = entry->priority_node;
-			return;
+			return entry->relid;
 		}
 	}
 
@@ -203,6 +206,7 @@ mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 
 				order->policy = info->policy;
 				order->priority_node = info->priority_node;
+				result = relid;
 				break;
 			}
 		}
@@ -215,7 +219,9 @@ mm_tombstone_order(const char *table_ident, MMRelInfo *order)
 		entry = hash_search(tomb_orders, table_ident, HASH_ENTER, &found);
 		entry->policy = order->policy;
 		entry->priority_node = order->priority_node;
+		entry->relid = result;
 	}
+	return result;
 }
 
 /*

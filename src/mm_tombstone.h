@@ -30,6 +30,6 @@ extern bool mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref,
 							  MMVersion *v);
 extern void mm_tombstone_write(const MMRelInfo *owner, MMKeyRef *ref,
 							   const MMVersion *prev, int32 node);
-extern void mm_tombstone_order(const char *table_ident, MMRelInfo *order);
+extern Oid	mm_tombstone_order(const char *table_ident, MMRelInfo *order);
 
 #endif							/* MM_TOMBSTONE_H */

@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -274,6 +275,39 @@ mm_conflict_trigger(PG_FUNCTION_ARGS)
 	return local_write(td, info);
 }
 
+/* Lock, if it exists, the row of table 'owner' whose key is encoded in 'key_data'. */
+static void
+lock_owner_row(Oid owner, bytea *key_data)
+{
+	Relation	orel = try_table_open(owner, RowExclusiveLock);
+	Trigger    *trigger = NULL;
+	MMRelInfo  *oinfo;
+	TupleTableSlot *keyslot;
+	TupleTableSlot *rowslot;
+	int			i;
+
+	if (orel == NULL)
+		return;
+	/* it may have been unregistered since its name was looked up */
+	for (i = 0; orel->trigdesc && i < orel->trigdesc->numtriggers; i++)
+		if (strcmp(orel->trigdesc->triggers[i].tgname, MM_TRIGGER_NAME) == 0)
+			trigger = &orel->trigdesc->triggers[i];
+	if (trigger == NULL)
+	{
+		table_close(orel, NoLock);
+		return;
+	}
+
+	oinfo = mm_relinfo_get(orel, trigger);
+	keyslot = MakeSingleTupleTableSlot(RelationGetDescr(orel), &TTSOpsVirtual);
+	rowslot = table_slot_create(orel, NULL);
+	mm_key_decode(&oinfo->key, key_data, keyslot);
+	(void) mm_find_by_key(orel, oinfo, LockTupleExclusive, keyslot, rowslot);
+	ExecDropSingleTupleTableSlot(rowslot);
+	ExecDropSingleTupleTableSlot(keyslot);
+	table_close(orel, NoLock);
+}
+
 Datum
 mm_tombstone_trigger(PG_FUNCTION_ARGS)
 {
@@ -283,6 +317,7 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 				local;
 	bool		isnull;
 	char	   *table_ident;
+	Oid			owner;
 
 	check_trigger_context(fcinfo, "multimaster.tombstone_trigger");
 
@@ -297,19 +332,29 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	info = *mm_relinfo_get(td->tg_relation, td->tg_trigger);
 	table_ident = TextDatumGetCString(slot_getattr(td->tg_trigslot,
 												   Anum_tomb_table_name, &isnull));
-	mm_tombstone_order(table_ident, &info);
+	owner = mm_tombstone_order(table_ident, &info);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		MMKeyRef	ref;
 		Datum		d;
 
+		mm_apply_note();
 		slot_getallattrs(td->tg_trigslot);
 		if (td->tg_trigslot->tts_isnull[Anum_tomb_key_hash - 1] ||
 			td->tg_trigslot->tts_isnull[Anum_tomb_key_data - 1])
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("incoming tombstone of %s has no key", table_ident)));
+
+		/*
+		 * Lock the row the DELETE that follows will delete, before the key
+		 * and the tombstone: a local DELETE of that row holds the row first
+		 * and writes the tombstone after, so taking them in the other order
+		 * would deadlock with it.
+		 */
+		if (OidIsValid(owner))
+			lock_owner_row(owner, DatumGetByteaPP(td->tg_trigslot->tts_values[Anum_tomb_key_data - 1]));
 
 		/* the key's writers wait for this tombstone (see mm_key.c) */
 		mm_key_lock(mm_table_hash(table_ident),

@@ -117,7 +117,7 @@ is_deeply(
 	[ 0, 0, 0 ],
 	'phase 2: updated rows carry the updating node as origin');
 is_deeply(
-	on_all(q{SELECT count(*) FROM multimaster.tombstones WHERE table_name = 'public.t'}),
+	on_all(q{SELECT count(*) FROM multimaster.tombstones WHERE table_name = multimaster._table_name('t')}),
 	[ 15, 15, 15 ],
 	'phase 2: the 15 tombstones replicated everywhere');
 

@@ -1,10 +1,22 @@
 # Copyright: see the multimaster LICENSE.
 #
 # 006_random_convergence.pl: randomized convergence of a 3-node mesh, for
-# each conflict policy.
+# each conflict policy and three kinds of primary key.
 #
-# Per policy, a fresh table r_<policy> (id, v) on a 3-node mesh whose nodes
-# have distinct priorities.  For a bounded number of rounds of two kinds:
+# Per policy and key type, a fresh table r_<policy>[_<type>] (id, v) on a
+# 3-node mesh whose nodes have distinct priorities.  The key types:
+#
+#   int: plain integers 1..20;
+#   ts:  timestamptz, key k being 2024-01-01 00:00+00 plus k minutes; node 2's
+#     sessions run with TimeZone UTC, node 1's and node 3's with
+#     America/New_York, and each statement spells the key one of three ways
+#     (an expression, a literal without offset read in the session's zone,
+#     a literal with an explicit offset), all denoting the same instant;
+#   num: numeric, key k written as k, k.00, round(k, 1) or k.000 at random
+#     per statement: equal keys with different scales (different binary
+#     encodings, different text).
+#
+# For a bounded number of rounds of two kinds:
 #
 #   chaos: links are randomly disabled and enabled (a disabled subscription
 #     keeps its slot, so its changes arrive late, after later changes from
@@ -19,17 +31,21 @@
 #
 # Then every link is enabled, every node waits for sync, and:
 #
-#   - all nodes hold exactly the same rows, versions included
-#     (multimaster.compare_table and a row-by-row comparison);
-#   - each key ended at the greatest of all the versions written for it
+#   - all nodes hold exactly the same rows, versions included, and for
+#     numeric keys the same scale (multimaster.compare_table and a
+#     row-by-row comparison);
+#   - each key (by value: 7 and 7.00 are one key, as are two spellings of one
+#     instant) ended at the greatest of all the versions written for it
 #     anywhere (deletes included, as their tombstones' versions), under the
 #     policy's total order (src/mm_version.c): merging is max, so nothing but
-#     that version may survive;
+#     that version may survive, with the key as that write stored it;
 #   - no apply worker ever failed.
 #
 # The run is reproducible: the seed is printed, MM_SEED=<seed> replays the
 # same choices (timing still varies).  MM_ROUNDS sets the number of rounds
-# (default 20); each policy also stops after MM_POLICY_SECONDS (default 35).
+# of the int-key runs (default 20), each of which also stops after
+# MM_POLICY_SECONDS (default 35); MM_EXTRA_ROUNDS and MM_EXTRA_SECONDS do
+# the same for the timestamptz and numeric runs (defaults 8 and 12).
 
 use strict;
 use warnings;
@@ -46,7 +62,9 @@ my $started = time;
 my $WAIT = $ENV{MM_TEST_WAIT} // 60;
 my $ROUNDS = $ENV{MM_ROUNDS} // 20;
 my $POLICY_SECONDS = $ENV{MM_POLICY_SECONDS} // 35;
-my $KEYS = 20;
+my $EXTRA_ROUNDS = $ENV{MM_EXTRA_ROUNDS} // 8;
+my $EXTRA_SECONDS = $ENV{MM_EXTRA_SECONDS} // 12;
+my $KEYS = 20;    # at most 59: timestamptz keys are minutes of one hour
 
 my $seed = $ENV{MM_SEED} // (int(time * 1000) ^ $$) % 1_000_000_007;
 srand($seed);
@@ -59,6 +77,58 @@ my @policies = (
 	[ 'last_update_wins',  'lww' ],
 	[ 'node_priority',     'prio' ],
 	[ 'first_update_wins', 'first' ]);
+
+# Key types.  For key number k (1..$KEYS): type is the column type; lit
+# returns an SQL expression of the key written by a statement run in a
+# session of node $n, picked at random among equal spellings, and a label
+# of that spelling; session is SQL run first in every session of node $n;
+# canon is SQL giving k back from a stored id; exact renders a stored id the
+# same way on every node whatever the session settings, as stored (the
+# numeric scale shows): rows are compared with it.
+my $T0 = '2024-01-01 00:00:00+00';    # timestamptz key k: $T0 + k minutes
+my %tz = (1 => 'America/New_York', 2 => 'UTC', 3 => 'America/New_York');
+my %keytypes = (
+	int => {
+		type    => 'int',
+		lit     => sub { my ($k) = @_; return ($k, 'int') },
+		session => sub { return '' },
+		canon   => 'id',
+		exact   => 'id',
+	},
+	ts => {
+		type => 'timestamptz',
+		lit  => sub {
+			my ($k, $n) = @_;
+			my $mm = sprintf('%02d', $k);
+			my $x = rand();
+			# $T0 + k minutes is 2023-12-31 19:mm in New York (EST, -05)
+			my $local = $tz{$n} eq 'UTC'
+			  ? "2024-01-01 00:$mm:00" : "2023-12-31 19:$mm:00";
+			return ("(timestamptz '$T0' + $k * interval '1 minute')", "$tz{$n} expr")
+			  if $x < 0.34;
+			return ("timestamptz '$local'", "$tz{$n} local") if $x < 0.67;
+			return (rand() < 0.5
+				? "timestamptz '2023-12-31 19:$mm:00-05'"
+				: "timestamptz '2024-01-01 00:$mm:00+00'", "$tz{$n} offset");
+		},
+		session => sub { my ($n) = @_; return "SET TimeZone = '$tz{$n}';" },
+		canon   => "((extract(epoch FROM id) - extract(epoch FROM timestamptz '$T0')) / 60)::int",
+		exact   => "to_char(id AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+	},
+	num => {
+		type => 'numeric',
+		lit  => sub {
+			my ($k) = @_;
+			my @forms = ("$k", "$k.00", "round(${k}::numeric, 1)", "$k.000");
+			my $i = int(rand(@forms));
+			return ($forms[$i], "scale $i");
+		},
+		session => sub { return '' },
+		canon   => 'id::int',
+		exact   => 'id::text',
+	},
+);
+my @key_types = ('int', 'ts', 'num');
 
 # --------------------------------------------------------------------------
 # Local helpers
@@ -160,30 +230,33 @@ sub us_sql
 	return "(extract(epoch FROM $col) * 1000000)::bigint";
 }
 
-# Rows of $tbl on $node: "id|v|mm_origin|mm_version(us)|mm_generation".
+# Rows of $tbl (key type $kt) on $node, in key order:
+# "id (exact)|v|mm_origin|mm_version(us)|mm_generation".
 sub rows_of
 {
-	my ($node, $tbl) = @_;
+	my ($node, $tbl, $kt) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT id, v, mm_origin, " . us_sql('mm_version')
-		  . ", mm_generation FROM $tbl ORDER BY id");
+		"SELECT $keytypes{$kt}{exact} AS exact_id, v, mm_origin, " . us_sql('mm_version')
+		  . ", mm_generation FROM $tbl ORDER BY $tbl.id");
 }
 
 sub dump_state_of
 {
-	my ($tbl) = @_;
+	my ($tbl, $kt) = @_;
 	diag("MM_SEED=$seed, table $tbl, links held back at the end of the rounds: "
 		  . join(', ', sort keys %disabled));
 	foreach my $node (@nodes)
 	{
 		my $rows = $node->safe_psql('postgres',
-			"SELECT id, v, mm_origin, mm_version, mm_generation FROM $tbl ORDER BY id");
+			"SET TimeZone = 'UTC'; SELECT $keytypes{$kt}{canon} AS k, id, v, mm_origin, "
+			  . "mm_version, mm_generation FROM $tbl ORDER BY $tbl.id");
 		my $tomb = $node->safe_psql('postgres',
-			"SELECT key, mm_origin, mm_version, mm_generation FROM multimaster.tombstones "
-			  . "WHERE table_name = multimaster._table_name('$tbl') ORDER BY key::int");
+			"SET TimeZone = 'UTC'; SELECT key, key_hash, key_data, mm_origin, mm_version, "
+			  . "mm_generation FROM multimaster.tombstones "
+			  . "WHERE table_name = multimaster._table_name('$tbl') ORDER BY key_hash, mm_version");
 		my $conf = $node->safe_psql('postgres',
-			"SELECT conflict_id, key, kind, resolution, local_origin, local_version, "
-			  . "local_generation, remote_origin, remote_version, remote_generation "
+			"SET TimeZone = 'UTC'; SELECT conflict_id, key, kind, resolution, local_origin, "
+			  . "local_version, local_generation, remote_origin, remote_version, remote_generation "
 			  . "FROM multimaster.conflicts WHERE table_name = multimaster._table_name('$tbl') "
 			  . "ORDER BY conflict_id");
 		diag("--- " . $node->name . " rows of $tbl:\n$rows\n--- tombstones:\n$tomb"
@@ -226,7 +299,9 @@ sub vcmp
 # Mesh with distinct priorities
 # --------------------------------------------------------------------------
 
-@nodes = map { new_node("node$_") } 1 .. 3;
+# Apply workers of re-enabled links start after at most
+# wal_retrieve_retry_interval: keep it short, links are flipped all the time.
+@nodes = map { new_node("node$_", wal_retrieve_retry_interval => "'200ms'") } 1 .. 3;
 foreach my $k (1 .. 3)
 {
 	$nodes[ $k - 1 ]->safe_psql('postgres',
@@ -244,25 +319,29 @@ foreach my $k (1 .. 3)
 }
 
 # --------------------------------------------------------------------------
-# One randomized run per policy
+# One randomized run per policy and key type
 # --------------------------------------------------------------------------
 
-foreach my $p (@policies)
+sub run_variant
 {
-	my ($policy, $short) = @$p;
-	my $tbl = "r_$short";
+	my ($policy, $short, $kt, $max_rounds, $max_seconds) = @_;
+	my $K = $keytypes{$kt};
+	my $tbl = $kt eq 'int' ? "r_$short" : "r_${short}_$kt";
+	my $label = "$policy/$kt";
 	my $t0 = time;
 
-	make_table("CREATE TABLE $tbl (id int PRIMARY KEY, v text)", @nodes);
+	make_table("CREATE TABLE $tbl (id $K->{type} PRIMARY KEY, v text)", @nodes);
 	add_table_mesh($tbl, $policy, @nodes);
 	is( join(',', map {
 			$_->safe_psql('postgres',
 				"SELECT policy FROM multimaster.tables WHERE relid = '$tbl'::regclass")
 		} @nodes),
 		join(',', ($policy) x 3),
-		"$policy: $tbl registered with $policy on every node");
+		"$label: $tbl registered with $policy on every node");
 
-	my %writes;    # key => [ { origin, us, gen, v (undef: delete), node, what } ]
+	# key => [ { origin, us, gen, v (undef: delete), exact, node, what } ]
+	my %writes;
+	my %spellings;    # key => { spelling => 1 }: how statements named it
 	my $nwrites = 0;
 	my $nxacts = 0;
 	my $rounds = 0;
@@ -272,39 +351,54 @@ foreach my $p (@policies)
 	my @local_errors;
 	my $vers = "mm_origin, " . us_sql('mm_version') . ", mm_generation";
 
-	# SQL of one operation on key $key.  Every write reports itself on a
-	# tagged output line:  w|key|v|origin|us|gen  for a row written;
-	# d|key  then  t|key|origin|us|gen  for a delete and its tombstone
-	# (read in the deleting transaction: the delete's version).
-	my $tomb_sql = sub {
-		my ($key) = @_;
-		return "SELECT 't', key, $vers FROM multimaster.tombstones "
-		  . "WHERE table_name = multimaster._table_name('$tbl') AND key = '$key';";
+	# SQL of one operation on key number $key, run on node $n.  Every write
+	# reports itself on a tagged output line:  w|key|exact id|v|origin|us|gen
+	# for a row written;  d|key  then  t|key|origin|us|gen  for a delete and
+	# its tombstone: the tombstone of that key (found by value, through
+	# tombstone_key) that this very transaction wrote, i.e. the delete's
+	# version.  key is always the key's number, whatever the spelling.
+	my $lit = sub {
+		my ($key, $n) = @_;
+		my ($sql, $how) = $K->{lit}->($key, $n);
+		$spellings{$key}{$how} = 1;
+		return $sql;
 	};
+	my $tomb_sql = sub {
+		my ($key, $n) = @_;
+		return "SELECT 't', $key, $vers FROM multimaster.tombstones "
+		  . "WHERE table_name = multimaster._table_name('$tbl') "
+		  . "AND key_hash = (SELECT key_hash FROM multimaster.tombstone_key('$tbl', ("
+		  . $lit->($key, $n) . ")::text)) AND xmin = pg_current_xact_id()::xid;";
+	};
+	my $ret = "RETURNING 'w', $K->{canon}, $K->{exact}, v, $vers";
 	my $op_sql = sub {
-		my ($kind, $key, $val, $key2) = @_;
-		return "INSERT INTO $tbl (id, v) VALUES ($key, '$val') "
-		  . "ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING 'w', id, v, $vers;"
+		my ($n, $kind, $key, $val, $key2) = @_;
+		my $id = $lit->($key, $n);
+		return "INSERT INTO $tbl (id, v) VALUES ($id, '$val') "
+		  . "ON CONFLICT (id) DO UPDATE SET v = excluded.v $ret;"
 		  if $kind eq 'upsert';
-		return "UPDATE $tbl SET v = '$val' WHERE id = $key RETURNING 'w', id, v, $vers;"
+		return "UPDATE $tbl SET v = '$val' WHERE id = $id $ret;"
 		  if $kind eq 'update';
-		return "DELETE FROM $tbl WHERE id = $key RETURNING 'd', id; " . $tomb_sql->($key)
+		return "DELETE FROM $tbl WHERE id = $id RETURNING 'd', $K->{canon}; "
+		  . $tomb_sql->($key, $n)
 		  if $kind eq 'delete';
 		# a change of primary key: the old key is deleted, the new one written
-		return "UPDATE $tbl SET id = $key2, v = '$val' WHERE id = $key "
-		  . "RETURNING 'd', $key; " . $tomb_sql->($key)
-		  . " SELECT 'w', id, v, $vers FROM $tbl WHERE id = $key2 AND v = '$val';";
+		my $id2 = $lit->($key2, $n);
+		return "UPDATE $tbl SET id = $id2, v = '$val' WHERE id = $id "
+		  . "RETURNING 'd', $key; " . $tomb_sql->($key, $n)
+		  . " SELECT 'w', $K->{canon}, $K->{exact}, v, $vers FROM $tbl "
+		  . "WHERE id = " . $lit->($key2, $n) . " AND v = '$val';";
 	};
 
 	# Run one transaction of @$ops on node $k; record what it wrote.
 	my $run_xact = sub {
 		my ($k, $ops, $tag) = @_;
 		my $node = $nodes[ $k - 1 ];
-		my $sql = "BEGIN;\n";
+		my $sql = $K->{session}->($k) . "BEGIN;\n";
 		foreach my $j (0 .. $#$ops)
 		{
 			my ($kind, $key, $key2) = @{ $ops->[$j] };
-			$sql .= $op_sql->($kind, $key, "${tag}s$j", $key2) . "\n";
+			$sql .= $op_sql->($k, $kind, $key, "${tag}s$j", $key2) . "\n";
 		}
 		$sql .= "COMMIT;\n";
 		$nxacts++;
@@ -331,7 +425,14 @@ foreach my $p (@policies)
 			my $w;
 			if ($f[0] eq 'w')
 			{
-				$w = { key => $f[1], v => $f[2], origin => $f[3], us => $f[4], gen => $f[5] };
+				$w = {
+					key    => $f[1],
+					exact  => $f[2],
+					v      => $f[3],
+					origin => $f[4],
+					us     => $f[5],
+					gen    => $f[6]
+				};
 			}
 			elsif ($f[0] eq 'd')
 			{
@@ -359,9 +460,9 @@ foreach my $p (@policies)
 		return $x < 0.45 ? 'upsert' : $x < 0.75 ? 'update' : 'delete';
 	};
 
-	for my $round (1 .. $ROUNDS)
+	for my $round (1 .. $max_rounds)
 	{
-		last if time - $t0 > $POLICY_SECONDS;
+		last if time - $t0 > $max_seconds;
 		$rounds++;
 
 		if (rand() < 0.3)
@@ -414,66 +515,85 @@ foreach my $p (@policies)
 	}
 
 	my $held = join(', ', sort keys %disabled) || 'none';
-	note("$policy: $rounds rounds ($split_rounds split), $nxacts transactions, $nwrites writes, "
+	note("$label: $rounds rounds ($split_rounds split), $nxacts transactions, $nwrites writes, "
 		  . "$key_clashes key changes refused (key taken); held back at the end: $held");
-	is($lost_tombstones, 0, "$policy: every local delete wrote a tombstone");
-	is(scalar(@local_errors), 0, "$policy: no local write failed")
+	is($lost_tombstones, 0, "$label: every local delete wrote a tombstone");
+	is(scalar(@local_errors), 0, "$label: no local write failed")
 	  or diag(join("\n", @local_errors));
+	if ($kt ne 'int')
+	{
+		# The run did name keys in several ways (time zones, scales).
+		my @mixed = grep { keys %{ $spellings{$_} } > 1 } keys %spellings;
+		ok(scalar(@mixed) > 0,
+			"$label: keys were written with different spellings of one value ("
+			  . scalar(@mixed) . " keys)");
+	}
 
 	# Release everything and wait.
 	set_all_links(1);
 	wait_sync(@nodes);
 
 	# All nodes identical, right after wait_for_sync.
-	my @rows = map { rows_of($_, $tbl) } @nodes;
+	my @rows = map { rows_of($_, $tbl, $kt) } @nodes;
 	my $identical = ($rows[0] eq $rows[1] && $rows[0] eq $rows[2]);
-	ok($identical, "$policy: all nodes hold identical rows (id, v, mm_origin, mm_version, mm_generation)");
+	ok($identical, "$label: all nodes hold identical rows (id, v, mm_origin, mm_version, mm_generation)");
 	if (!$identical)
 	{
 		# Lag or divergence?
 		my $later = wait_converged($tbl, @nodes);
-		diag("$policy: after more waiting the nodes "
+		diag("$label: after more waiting the nodes "
 			  . ($later ? 'converged (wait_for_sync returned early)' : 'still differ'));
-		@rows = map { rows_of($_, $tbl) } @nodes;
+		@rows = map { rows_of($_, $tbl, $kt) } @nodes;
 	}
 	is( $nodes[0]->safe_psql('postgres',
 			"SELECT bool_and(consistent) || '|' || count(*) "
 			  . "FROM multimaster.compare_table('$tbl')"),
-		'true|3', "$policy: compare_table consistent on 3 nodes");
+		'true|3', "$label: compare_table consistent on 3 nodes");
 
-	# Each key holds the greatest version written for it anywhere.
+	# Each key holds the greatest version written for it anywhere, with the
+	# key as that write stored it.
 	my %expected;
 	foreach my $key (keys %writes)
 	{
 		my ($best) = sort { vcmp($policy, $b, $a) } @{ $writes{$key} };
 		next unless defined $best->{v};
-		$expected{$key} = join('|', $key, $best->{v}, $best->{origin}, $best->{us}, $best->{gen});
+		$expected{$key} = join('|', $best->{exact}, $best->{v}, $best->{origin}, $best->{us}, $best->{gen});
 	}
 	my $want = join("\n", map { $expected{$_} } sort { $a <=> $b } keys %expected);
 	my $oracle_ok = 1;
 	for my $i (0 .. $#nodes)
 	{
-		is($rows[$i], $want, "$policy: " . $nodes[$i]->name . " holds the greatest version of every key")
+		is($rows[$i], $want, "$label: " . $nodes[$i]->name . " holds the greatest version of every key")
 		  or $oracle_ok = 0;
 	}
 	if (!$oracle_ok)
 	{
 		foreach my $key (sort { $a <=> $b } keys %writes)
 		{
-			diag("$policy key $key writes: " . join('; ',
+			diag("$label key $key writes: " . join('; ',
 				map { sprintf('%s on n%d -> (o%d, %d us, g%d) %s',
 						$_->{what}, $_->{node}, $_->{origin}, $_->{us}, $_->{gen},
-						$_->{v} // 'DELETED') } @{ $writes{$key} }));
+						defined $_->{v} ? "$_->{exact} $_->{v}" : 'DELETED') } @{ $writes{$key} }));
 		}
 	}
 
-	note("$policy: conflicts logged per node: " . join(', ', map {
+	note("$label: conflicts logged per node: " . join(', ', map {
 		$_->safe_psql('postgres',
 			"SELECT count(*) FROM multimaster.conflicts "
 			  . "WHERE table_name = multimaster._table_name('$tbl')")
 	} @nodes));
-	dump_state_of($tbl) unless $identical && $oracle_ok;
-	note(sprintf('%s: %.1f s', $policy, time - $t0));
+	dump_state_of($tbl, $kt) unless $identical && $oracle_ok;
+	note(sprintf('%s: %.1f s', $label, time - $t0));
+	return;
+}
+
+foreach my $p (@policies)
+{
+	foreach my $kt (@key_types)
+	{
+		run_variant(@$p, $kt,
+			$kt eq 'int' ? ($ROUNDS, $POLICY_SECONDS) : ($EXTRA_ROUNDS, $EXTRA_SECONDS));
+	}
 }
 
 # --------------------------------------------------------------------------
