@@ -147,7 +147,8 @@ COMMENT ON FUNCTION multimaster.check_policy(text) IS
 CREATE FUNCTION multimaster._invalidate_cache()
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_invalidate_cache'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster._invalidate_cache() IS
   'Internal: makes every backend reload node identity and priorities after this transaction commits';
 REVOKE ALL ON FUNCTION multimaster._invalidate_cache() FROM PUBLIC;
@@ -272,7 +273,8 @@ REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
 CREATE FUNCTION multimaster._schedule_refresh(tbl regclass)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'mm_schedule_refresh'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster._schedule_refresh(regclass) IS
   'Internal: after this transaction commits, a background worker refreshes the subscriptions that should now carry the table';
 REVOKE ALL ON FUNCTION multimaster._schedule_refresh(regclass) FROM PUBLIC;
@@ -555,7 +557,8 @@ REVOKE ALL ON FUNCTION multimaster._unpublish_table(regclass) FROM PUBLIC;
 CREATE FUNCTION multimaster.remove_table_mesh(tbl regclass, drop_columns boolean DEFAULT true)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_remove_table_mesh'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.remove_table_mesh(regclass, boolean) IS
   'Stops replicating a table on every node while writes go on: no node publishes it any more, every node applies what was in flight, then each unregisters it';
 REVOKE ALL ON FUNCTION multimaster.remove_table_mesh(regclass, boolean) FROM PUBLIC;
@@ -563,7 +566,8 @@ REVOKE ALL ON FUNCTION multimaster.remove_table_mesh(regclass, boolean) FROM PUB
 CREATE FUNCTION multimaster._table_name(tbl regclass)
 RETURNS text
 AS 'MODULE_PATHNAME', 'mm_table_name_sql'
-LANGUAGE C STABLE STRICT;
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster._table_name(regclass) IS
   'Name under which a table''s tombstones are stored: "schema"."table", always quoted';
 REVOKE ALL ON FUNCTION multimaster._table_name(regclass) FROM PUBLIC;
@@ -571,7 +575,8 @@ REVOKE ALL ON FUNCTION multimaster._table_name(regclass) FROM PUBLIC;
 CREATE FUNCTION multimaster.tombstone_key(tbl regclass, VARIADIC key_values text[])
 RETURNS TABLE (table_name text, key_hash integer, key_data bytea, key text)
 AS 'MODULE_PATHNAME', 'mm_tombstone_key'
-LANGUAGE C STABLE STRICT;
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.tombstone_key(regclass, text[]) IS
   'How a key of a table (one text value per primary key column, read in this session''s settings) is named in multimaster.tombstones';
 REVOKE ALL ON FUNCTION multimaster.tombstone_key(regclass, text[]) FROM PUBLIC;
@@ -579,7 +584,8 @@ REVOKE ALL ON FUNCTION multimaster.tombstone_key(regclass, text[]) FROM PUBLIC;
 CREATE FUNCTION multimaster._check_table(tbl regclass)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_check_table'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster._check_table(regclass) IS
   'Internal: raises the error a local write of a registered table would raise (key, version columns, replica identity)';
 REVOKE ALL ON FUNCTION multimaster._check_table(regclass) FROM PUBLIC;
@@ -587,7 +593,8 @@ REVOKE ALL ON FUNCTION multimaster._check_table(regclass) FROM PUBLIC;
 CREATE FUNCTION multimaster._move_tombstones(old_name text, new_name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mm_move_tombstones'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster._move_tombstones(text, text) IS
   'Internal: files the tombstones stored under one table name under another (after a rename), keeping the newest of each key';
 REVOKE ALL ON FUNCTION multimaster._move_tombstones(text, text) FROM PUBLIC;
@@ -759,7 +766,8 @@ REVOKE ALL ON FUNCTION multimaster._register_peer(integer, text, integer, text) 
 CREATE FUNCTION multimaster.create_mesh(dsns text[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_create_mesh'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.create_mesh(text[]) IS
   'Builds a full mesh over the listed nodes (this one included): node ids 1..N in array order where unset, publication, one multimaster slot and subscription per ordered pair, initial data from the first node; idempotent, checks every node first';
 REVOKE ALL ON FUNCTION multimaster.create_mesh(text[]) FROM PUBLIC;
@@ -767,7 +775,8 @@ REVOKE ALL ON FUNCTION multimaster.create_mesh(text[]) FROM PUBLIC;
 CREATE FUNCTION multimaster.subscribe(peer_dsn text, copy_data boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_subscribe'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.subscribe(text, boolean) IS
   'Makes this node receive the changes of one peer: a multimaster slot on the peer, a subscription here; idempotent';
 REVOKE ALL ON FUNCTION multimaster.subscribe(text, boolean) FROM PUBLIC;
@@ -775,7 +784,8 @@ REVOKE ALL ON FUNCTION multimaster.subscribe(text, boolean) FROM PUBLIC;
 CREATE FUNCTION multimaster.unsubscribe(peer_dsn text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_unsubscribe'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.unsubscribe(text) IS
   'Stops receiving the changes of one peer: drops the subscription here and its slot on the peer';
 REVOKE ALL ON FUNCTION multimaster.unsubscribe(text) FROM PUBLIC;
@@ -785,7 +795,8 @@ CREATE FUNCTION multimaster.add_table_mesh(tbl regclass,
                                            version_source text DEFAULT 'hlc')
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_add_table_mesh'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.add_table_mesh(regclass, text, text) IS
   'Runs multimaster.add_table() on every node of the mesh and refreshes every subscription, so the table replicates on every link';
 REVOKE ALL ON FUNCTION multimaster.add_table_mesh(regclass, text, text) FROM PUBLIC;
@@ -793,7 +804,8 @@ REVOKE ALL ON FUNCTION multimaster.add_table_mesh(regclass, text, text) FROM PUB
 CREATE FUNCTION multimaster.refresh_mesh()
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_refresh_mesh'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.refresh_mesh() IS
   'Refreshes every multimaster subscription on every node, so tables registered since the last refresh replicate';
 REVOKE ALL ON FUNCTION multimaster.refresh_mesh() FROM PUBLIC;
@@ -801,7 +813,8 @@ REVOKE ALL ON FUNCTION multimaster.refresh_mesh() FROM PUBLIC;
 CREATE FUNCTION multimaster.drop_mesh()
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_drop_mesh'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.drop_mesh() IS
   'Removes every multimaster subscription, slot and the publication on all nodes; node identities and data stay';
 REVOKE ALL ON FUNCTION multimaster.drop_mesh() FROM PUBLIC;
@@ -809,7 +822,8 @@ REVOKE ALL ON FUNCTION multimaster.drop_mesh() FROM PUBLIC;
 CREATE FUNCTION multimaster.remove_node(node_name text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_remove_node'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.remove_node(text) IS
   'Takes a node out of the mesh: every link to and from it is dropped on every reachable node';
 REVOKE ALL ON FUNCTION multimaster.remove_node(text) FROM PUBLIC;
@@ -817,7 +831,8 @@ REVOKE ALL ON FUNCTION multimaster.remove_node(text) FROM PUBLIC;
 CREATE FUNCTION multimaster.wait_for_sync(timeout interval DEFAULT '60 s')
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'mm_wait_for_sync'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.wait_for_sync(interval) IS
   'True once every change committed on every peer before the call has been applied here; false on timeout';
 REVOKE ALL ON FUNCTION multimaster.wait_for_sync(interval) FROM PUBLIC;
@@ -826,20 +841,22 @@ CREATE FUNCTION multimaster.compare_table(tbl regclass)
 RETURNS TABLE (node_id integer, node_name text, row_count bigint,
                checksum bigint, consistent boolean)
 AS 'MODULE_PATHNAME', 'mm_compare_table'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.compare_table(regclass) IS
   'Row count and checksum of a table on every node, and whether all nodes agree';
 REVOKE ALL ON FUNCTION multimaster.compare_table(regclass) FROM PUBLIC;
 
-CREATE FUNCTION multimaster._peer_slot(conninfo text, slot_name text,
+CREATE FUNCTION multimaster._peer_slot(subscription oid,
     OUT peer_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT retained_bytes bigint,
     OUT slot_active boolean, OUT error text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'mm_peer_slot'
-LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION multimaster._peer_slot(text, text) IS
-  'Internal: position and retained WAL of a slot on a peer, or the error reaching it';
-REVOKE ALL ON FUNCTION multimaster._peer_slot(text, text) FROM PUBLIC;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster._peer_slot(oid) IS
+  'Internal: position and retained WAL of the slot of a multimaster subscription on its peer, or the error reaching it (takes no connection string, so it may be granted to a monitoring role)';
+REVOKE ALL ON FUNCTION multimaster._peer_slot(oid) FROM PUBLIC;
 
 CREATE VIEW multimaster.status AS
 SELECT n.node_id,
@@ -875,11 +892,20 @@ SELECT n.node_id,
   LEFT JOIN pg_catalog.pg_replication_origin_status o
          ON o.external_id = 'pg_' || s.oid
   LEFT JOIN multimaster.apply_progress ap ON ap.origin = 'pg_' || s.oid
-  LEFT JOIN LATERAL multimaster._peer_slot(s.subconninfo, s.subslotname::text) p ON true
+  LEFT JOIN LATERAL multimaster._peer_slot(s.oid) p ON true
  WHERE s.subname::text ~ '^multimaster_[0-9]+_[0-9]+$';
 COMMENT ON VIEW multimaster.status IS
   'One row per peer this node receives from: subscription state, worker, positions, lag, WAL retained on the peer, errors, conflicts';
 REVOKE ALL ON multimaster.status FROM PUBLIC;
+
+/*
+ * Monitoring: members of pg_monitor may read the status view (it reaches
+ * the configured peers through _peer_slot(), which takes no connection
+ * string); nothing else of the schema.
+ */
+GRANT USAGE ON SCHEMA multimaster TO pg_monitor;
+GRANT SELECT ON multimaster.status TO pg_monitor;
+GRANT EXECUTE ON FUNCTION multimaster._peer_slot(oid) TO pg_monitor;
 
 /* ------------------------------------------------------------------------
  * Helpers for operating the mesh
@@ -888,7 +914,8 @@ REVOKE ALL ON multimaster.status FROM PUBLIC;
 CREATE FUNCTION multimaster.broadcast_ddl(command text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_broadcast_ddl'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.broadcast_ddl(text) IS
   'Runs one SQL command on every node of the mesh, this one included, in node id order; stops at the first node where it fails';
 REVOKE ALL ON FUNCTION multimaster.broadcast_ddl(text) FROM PUBLIC;

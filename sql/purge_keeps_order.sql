@@ -32,6 +32,8 @@ SELECT id, v FROM pk_prio WHERE id = 1;
 
 -- last_update_wins with a user column as version source: the floor holds
 -- the clock too, so a re-insert carrying an old timestamp still wins
+-- (a version this far ahead needs multimaster.max_future_version raised)
+SET multimaster.max_future_version = '2000d';
 CREATE TABLE pk_col (id int PRIMARY KEY, v text, mod_time timestamptz);
 SELECT multimaster.add_table('pk_col', 'last_update_wins', 'mod_time');
 INSERT INTO pk_col VALUES (1, 'a', '2030-01-01');

@@ -677,3 +677,21 @@ mm_check_table(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_VOID();
 }
+
+/*
+ * "schema"."table" as people write it, for SQL sent to nodes and for
+ * messages; a relation that does not exist (a dropped table's OID, 0) is
+ * an error, not a NULL dereference.
+ */
+char *
+mm_qualified_relname(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(nspname, relname);
+}

@@ -92,6 +92,7 @@ extern int32 mm_local_node_id(bool missing_ok);
 extern int32 mm_node_priority(int32 node_id);
 extern Oid	mm_catalog_relid(const char *relname, bool missing_ok);
 extern Oid	mm_tombstones_relid(void);
+extern char *mm_qualified_relname(Oid relid);
 extern void mm_check_local_write(const MMRelInfo *info);
 
 extern MMPolicy mm_parse_policy(const char *name);

@@ -283,16 +283,18 @@ drop_slot(MMRemote *r, const char *name)
 		PGresult   *res;
 		bool		ok;
 
-		PQclear(PQexecParams(r->conn,
-							 "SELECT pg_catalog.pg_terminate_backend(active_pid) "
-							 "FROM pg_catalog.pg_replication_slots "
-							 "WHERE slot_name = $1 AND active_pid IS NOT NULL",
-							 1, NULL, params, NULL, NULL, 0));
-		res = PQexecParams(r->conn,
-						   "SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
-						   "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-						   1, NULL, params, NULL, NULL, 0);
-		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		if (r->conn == NULL)
+			break;
+		PQclear(mm_remote_query(r,
+								"SELECT pg_catalog.pg_terminate_backend(active_pid) "
+								"FROM pg_catalog.pg_replication_slots "
+								"WHERE slot_name = $1 AND active_pid IS NOT NULL",
+								1, params, NULL));
+		res = mm_remote_query(r,
+							  "SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
+							  "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+							  1, params, NULL);
+		ok = (res != NULL);
 		PQclear(res);
 		if (ok)
 			return true;
@@ -717,8 +719,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table and policy must not be NULL")));
 	relid = PG_GETARG_OID(0);
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
+	relname = mm_qualified_relname(relid);
 	params[0] = relname;
 	params[1] = TextDatumGetCString(PG_GETARG_DATUM(1));
 	params[2] = PG_ARGISNULL(2) ? "hlc" : TextDatumGetCString(PG_GETARG_DATUM(2));
@@ -791,12 +792,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be NULL")));
 	relid = PG_GETARG_OID(0);
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
+	relname = mm_qualified_relname(relid);
 	params[0] = relname;
 	params[1] = (PG_ARGISNULL(1) || PG_GETARG_BOOL(1)) ? "true" : "false";
 
@@ -1110,14 +1106,12 @@ mm_broadcast_ddl(PG_FUNCTION_ARGS)
 	{
 		for (i = 0; i < n; i++)
 		{
-			PGresult   *res = PQexec(nodes[i].r.conn, command);
-			ExecStatusType st = PQresultStatus(res);
+			char	   *msg = NULL;
+			PGresult   *res;
 
-			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-			{
-				char	   *msg = pchomp(PQresultErrorMessage(res));
-
-				PQclear(res);
+			CHECK_FOR_INTERRUPTS();
+			res = mm_remote_query(&nodes[i].r, command, 0, NULL, &msg);
+			if (res == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_EXCEPTION),
 						 errmsg("command failed on %s", nodes[i].r.label),
@@ -1125,7 +1119,6 @@ mm_broadcast_ddl(PG_FUNCTION_ARGS)
 						 done.len > 0 ?
 						 errhint("It was already run on %s; run it on the remaining nodes once fixed.", done.data) :
 						 errhint("It was not run on any node.")));
-			}
 			PQclear(res);
 			appendStringInfo(&done, "%s%s", done.len > 0 ? ", " : "", nodes[i].r.label);
 		}

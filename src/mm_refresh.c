@@ -33,6 +33,7 @@
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -107,6 +108,8 @@ mm_refresh_worker_main(Datum main_arg)
 	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(req));
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), req.userid, 0);
+	/* a worker's search_path is "$user", public: nothing may resolve there */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/* wait for add_table()'s transaction to finish */
 	StartTransactionCommand();
@@ -138,12 +141,12 @@ mm_refresh_worker_main(Datum main_arg)
 		else
 		{
 			const char *params[1] = {relname};
-			PGresult   *res = PQexecParams(r->conn,
-										   "SELECT 1 FROM multimaster.tables "
-										   "WHERE relid = pg_catalog.to_regclass($1)",
-										   1, NULL, params, NULL, NULL, 0);
+			PGresult   *res = mm_remote_query(r,
+											  "SELECT 1 FROM multimaster.tables "
+											  "WHERE relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+											  1, params, NULL);
 
-			if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+			if (res && PQntuples(res) > 0)
 				mm_refresh_link(r, mm_link_name(self_id, nodes[i].id), true);
 			PQclear(res);
 		}

@@ -18,13 +18,19 @@ typedef struct MMRemote
 {
 	PGconn	   *conn;
 	char	   *label;			/* e.g. "node 2 (127.0.0.1:5433)" */
+	bool		timed_out;		/* the last statement hit remote_timeout */
 } MMRemote;
+
+extern int	mm_connect_timeout;
+extern int	mm_remote_timeout;
 
 extern bool mm_remote_connect(MMRemote *r, const char *dsn, const char *label,
 							  bool missing_ok, char **errmsg_out);
 extern void mm_remote_close(MMRemote *r);
 extern PGresult *mm_remote_exec(MMRemote *r, const char *sql, int nparams,
 								const char *const *params);
+extern PGresult *mm_remote_query(MMRemote *r, const char *sql, int nparams,
+								 const char *const *params, char **errmsg_out);
 extern bool mm_remote_try(MMRemote *r, const char *sql, int nparams,
 						  const char *const *params);
 extern char *mm_remote_value(MMRemote *r, const char *sql, int nparams,

@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_subscription.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -209,8 +210,7 @@ mm_compare_table(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
+	relname = mm_qualified_relname(relid);
 	/* the same output settings everywhere, so that equal rows hash equally */
 	sql = psprintf("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
 				   "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; "
@@ -270,14 +270,19 @@ mm_compare_table(PG_FUNCTION_ARGS)
 }
 
 /*
- * multimaster._peer_slot(conninfo, slot_name)
- *		-> (peer_lsn, confirmed_lsn, retained_bytes, slot_active, error)
+ * multimaster._peer_slot(subscription oid)
+ *
+ * Position and retained WAL of the slot of one of this database's
+ * multimaster subscriptions, on its peer, or the error reaching it.  It
+ * takes a subscription, never a connection string, so that granting it to
+ * a monitoring role (the status view needs it) lets that role reach only
+ * the configured peers, as the server does for replication anyway.
  */
 Datum
 mm_peer_slot(PG_FUNCTION_ARGS)
 {
-	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *slot = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			subid = PG_GETARG_OID(0);
+	Subscription *sub;
 	TupleDesc	desc;
 	Datum		values[5];
 	bool		nulls[5] = {true, true, true, true, true};
@@ -287,30 +292,43 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	if (!mm_remote_connect(&r, conninfo, "peer", true, &err))
+	sub = GetSubscription(subid, true);
+	if (sub == NULL || sub->dbid != MyDatabaseId ||
+		strncmp(sub->name, "multimaster_", strlen("multimaster_")) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%u is not a multimaster subscription of this database", subid)));
+
+	if (sub->slotname == NULL)
+	{
+		values[4] = CStringGetTextDatum("the subscription has no slot");
+		nulls[4] = false;
+	}
+	else if (!mm_remote_connect(&r, sub->conninfo, "peer", true, &err))
 	{
 		values[4] = CStringGetTextDatum(psprintf("peer unreachable: %s", err));
 		nulls[4] = false;
 	}
 	else
 	{
-		const char *params[1] = {slot};
-		PGresult   *res = PQexecParams(r.conn,
-									   "SELECT pg_catalog.pg_current_wal_lsn()::text, "
-									   " s.confirmed_flush_lsn::text, "
-									   " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint::text, "
-									   " s.active::text "
-									   "FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1",
-									   1, NULL, params, NULL, NULL, 0);
+		const char *params[1] = {sub->slotname};
+		PGresult   *res = mm_remote_query(&r,
+										  "SELECT pg_catalog.pg_current_wal_lsn()::text, "
+										  " s.confirmed_flush_lsn::text, "
+										  " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint::text, "
+										  " s.active::text "
+										  "FROM pg_catalog.pg_replication_slots s "
+										  "WHERE s.slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+										  1, params, &err);
 
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		if (res == NULL)
 		{
-			values[4] = CStringGetTextDatum(pchomp(PQresultErrorMessage(res)));
+			values[4] = CStringGetTextDatum(err);
 			nulls[4] = false;
 		}
 		else if (PQntuples(res) == 0)
 		{
-			values[4] = CStringGetTextDatum(psprintf("slot \"%s\" does not exist on the peer", slot));
+			values[4] = CStringGetTextDatum(psprintf("slot \"%s\" does not exist on the peer", sub->slotname));
 			nulls[4] = false;
 		}
 		else

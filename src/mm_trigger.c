@@ -318,6 +318,7 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *table_ident;
 	Oid			owner;
+	Datum		d;
 
 	check_trigger_context(fcinfo, "multimaster.tombstone_trigger");
 
@@ -330,14 +331,17 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	info = *mm_relinfo_get(td->tg_relation, td->tg_trigger);
-	table_ident = TextDatumGetCString(slot_getattr(td->tg_trigslot,
-												   Anum_tomb_table_name, &isnull));
+	d = slot_getattr(td->tg_trigslot, Anum_tomb_table_name, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("incoming tombstone has no table name")));
+	table_ident = TextDatumGetCString(d);
 	owner = mm_tombstone_order(table_ident, &info);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		MMKeyRef	ref;
-		Datum		d;
 
 		mm_apply_note();
 		slot_getallattrs(td->tg_trigslot);

@@ -33,6 +33,8 @@
 
 #include "mm_version.h"
 
+int			mm_max_future_version = 300;	/* seconds */
+
 void
 mm_version_from_values(Datum origin, bool origin_null,
 					   Datum ts, bool ts_null,
@@ -151,6 +153,23 @@ mm_version_next(const MMRelInfo *info, TupleTableSlot *newslot,
 				reading = isnull ? GetCurrentTimestamp() : DatumGetTimestampTz(d);
 				if (TIMESTAMP_NOT_FINITE(reading))
 					reading = GetCurrentTimestamp();
+				else
+				{
+					/*
+					 * A reading far ahead of the clock would pin the row:
+					 * no later write could order after it, on any node.
+					 */
+					TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																	(int64) mm_max_future_version * 1000);
+
+					if (reading > limit)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+								 errmsg("version column value %s is more than %d s ahead of this node's clock",
+										timestamptz_to_str(reading), mm_max_future_version),
+								 errdetail("The row's version is taken from that column; a value far in the future would keep every later write of the row from winning, on every node."),
+								 errhint("Write the current time, or raise multimaster.max_future_version.")));
+				}
 			}
 			break;
 		case MM_SOURCE_HLC:

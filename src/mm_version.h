@@ -30,6 +30,8 @@ typedef struct MMVersion
 	int64		generation;
 } MMVersion;
 
+extern int	mm_max_future_version;
+
 extern void mm_version_from_slot(TupleTableSlot *slot, const MMRelInfo *info,
 								 MMVersion *v);
 extern void mm_version_from_values(Datum origin, bool origin_null,

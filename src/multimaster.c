@@ -24,7 +24,9 @@
 #include "mm_catalog.h"
 #include "mm_conflict.h"
 #include "mm_tombstone.h"
+#include "mm_version.h"
 #include "mm_refresh.h"
+#include "mm_remote.h"
 
 PG_MODULE_MAGIC;
 
@@ -63,6 +65,33 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multimaster.connect_timeout",
+							"Seconds a connection to a node may take before it is given up.",
+							"Applies whatever connect_timeout the connection string sets.",
+							&mm_connect_timeout,
+							10, 1, 3600,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multimaster.remote_timeout",
+							"Seconds a statement on another node may run before it is cancelled.",
+							NULL,
+							&mm_remote_timeout,
+							300, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multimaster.max_future_version",
+							"Seconds ahead of the clock a version taken from a user column may be.",
+							"A later reading is refused: it would pin the row mesh-wide.",
+							&mm_max_future_version,
+							300, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multimaster");
 

@@ -1,7 +1,7 @@
 -- pgTAP: the mesh API contract and rules every function of the extension
 -- follows (privileges, pinned search_path, comments).
 BEGIN;
-SELECT plan(20);
+SELECT plan(23);
 
 SELECT has_function('multimaster', 'create_mesh', ARRAY['text[]'], 'create_mesh(text[]) exists');
 SELECT has_function('multimaster', 'subscribe', ARRAY['text', 'boolean'], 'subscribe(text, boolean) exists');
@@ -59,6 +59,28 @@ $$, 'no table or view of multimaster is readable by PUBLIC');
 -- (pgTAP runs inside a transaction block, where mesh changes are refused)
 SELECT throws_ok($$ SELECT multimaster.create_mesh(ARRAY['dbname=x', 'dbname=y']) $$,
     '25001', NULL, 'create_mesh refuses to run inside a transaction block');
+
+-- so do C functions that run SQL, here or on a peer (all but the row
+-- triggers and two readers that run none)
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+      FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+     WHERE p.pronamespace = 'multimaster'::regnamespace
+       AND l.lanname = 'c'
+       AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id')
+       AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+$$, 'every C function that runs SQL pins search_path');
+
+-- a monitoring role reads the status view, and can reach no other peer
+SELECT ok(pg_catalog.has_table_privilege('pg_monitor', 'multimaster.status', 'SELECT'),
+          'pg_monitor may read multimaster.status');
+SELECT ok(NOT EXISTS (
+    SELECT 1 FROM pg_proc p
+     WHERE p.pronamespace = 'multimaster'::regnamespace
+       AND pg_catalog.has_function_privilege('pg_monitor', p.oid, 'EXECUTE')
+       AND 'text' = ANY (SELECT pg_catalog.format_type(t, NULL) FROM unnest(p.proargtypes) t)
+       AND p.proname NOT IN ('check_policy')),
+   'no function pg_monitor may run takes a text argument such as a connection string');
 
 SELECT * FROM finish();
 ROLLBACK;

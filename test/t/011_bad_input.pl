@@ -1,0 +1,91 @@
+# Copyright: see the multimaster LICENSE.
+#
+# 011_bad_input.pl: every SQL function of the extension, called with NULLs,
+# OID 0, a dropped table's OID, empty and duplicate arrays, fails with an
+# error (or does nothing) and never crashes a backend.  A crashed backend
+# does not change pg_postmaster_start_time() (the postmaster survives and
+# restarts the others), so the server log is what tells.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MMTest;
+
+my $node = new_node('bad');
+$node->safe_psql('postgres', q{
+SELECT multimaster.init_node(1, 'n1');
+CREATE TABLE gone (id int PRIMARY KEY);
+CREATE TABLE t (id int PRIMARY KEY, v text);
+SELECT multimaster.add_table('t');
+});
+my $dropped = $node->safe_psql('postgres', "SELECT 'gone'::regclass::oid");
+$node->safe_psql('postgres', 'DROP TABLE gone');
+
+my @calls = (
+	"multimaster.init_node(NULL, NULL, NULL)",
+	"multimaster.add_table(NULL, NULL, NULL)",
+	"multimaster.add_table(0)",
+	"multimaster.add_table($dropped)",
+	"multimaster.remove_table(NULL)",
+	"multimaster.remove_table(0)",
+	"multimaster.remove_table($dropped)",
+	"multimaster.remove_table_mesh(NULL)",
+	"multimaster.remove_table_mesh(0)",
+	"multimaster.remove_table_mesh($dropped)",
+	"multimaster.add_table_mesh(NULL, NULL, NULL)",
+	"multimaster.add_table_mesh(0)",
+	"multimaster.add_table_mesh($dropped)",
+	"multimaster.compare_table(0)",
+	"multimaster.compare_table($dropped)",
+	"multimaster.purge_tombstones(NULL)",
+	"multimaster.tombstone_key(0, '1')",
+	"multimaster.tombstone_key($dropped, '1')",
+	"multimaster.tombstone_key('t', VARIADIC ARRAY[]::text[])",
+	"multimaster.tombstone_key('t', VARIADIC ARRAY[NULL]::text[])",
+	"multimaster._table_name(0)",
+	"multimaster._table_name($dropped)",
+	"multimaster._check_table(0)",
+	"multimaster._check_table($dropped)",
+	"multimaster._move_tombstones('a', 'b')",
+	"multimaster._peer_slot(0)",
+	"multimaster._peer_slot(NULL)",
+	"multimaster.create_mesh(ARRAY[]::text[])",
+	"multimaster.create_mesh(ARRAY[NULL]::text[])",
+	"multimaster.create_mesh(ARRAY['dbname=postgres', 'dbname=postgres'])",
+	"multimaster.subscribe('')",
+	"multimaster.unsubscribe('')",
+	"multimaster.remove_node('')",
+	"multimaster.wait_for_sync(interval '-1 s')",
+	"multimaster.broadcast_ddl('')",
+	"multimaster.stagger_sequence(0)",
+	"multimaster.stagger_sequence($dropped)",
+	"multimaster.check_policy(NULL)",
+	"multimaster.conflict_trigger()",
+	"multimaster.tombstone_trigger()");
+for my $c (@calls)
+{
+	my ($rc, $out, $err) = $node->psql('postgres', "SELECT $c");
+	like($err . ($rc == 0 ? 'ok' : ''), qr/ERROR|ok/, "$c: an error or nothing, no crash");
+}
+
+# incoming tombstones with NULLs, as an apply worker would see them
+$node->safe_psql('postgres', "SELECT pg_replication_origin_create('bad_peer')");
+for my $row ("NULL, 1, '\\x00', NULL, 2, now(), 1",
+	"'\"public\".\"t\"', NULL, NULL, NULL, 2, now(), 1",
+	"'\"public\".\"t\"', 1, '\\x00', NULL, 2, now(), 1")
+{
+	my ($rc, $out, $err) = $node->psql('postgres',
+		"SELECT pg_replication_origin_session_setup('bad_peer');
+		 SET session_replication_role = replica;
+		 INSERT INTO multimaster.tombstones VALUES ($row);");
+	like($err, qr/ERROR/, "a malformed incoming tombstone ($row) is an error");
+}
+
+my $log = slurp_file($node->logfile);
+unlike($log, qr/terminated by signal|server process .* was terminated/,
+	'no backend was terminated by a signal');
+
+$node->stop;
+done_testing();
