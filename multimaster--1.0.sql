@@ -415,6 +415,8 @@ BEGIN
 
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
                 WHERE tgrelid = add_table.tbl AND tgname = '000_multimaster_resolve') THEN
+        -- re-registered below; meanwhile _after_alter() must let the trigger go
+        DELETE FROM multimaster.tables t WHERE t.relid = add_table.tbl;
         EXECUTE format('DROP TRIGGER "000_multimaster_resolve" ON %s', add_table.tbl);
     END IF;
     EXECUTE format('CREATE TRIGGER "000_multimaster_resolve" '
@@ -445,6 +447,15 @@ BEGIN
 
     -- what a later local write would refuse, refused now: nothing registered
     PERFORM multimaster._check_table(add_table.tbl);
+
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_class c
+              JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+             WHERE c.oid = add_table.tbl) THEN
+        RAISE WARNING 'table % is owned by %, who is not a superuser', add_table.tbl,
+                (SELECT c.relowner::regrole FROM pg_catalog.pg_class c WHERE c.oid = add_table.tbl)
+            USING DETAIL = 'The apply worker runs as a superuser and fires the table''s ALWAYS and REPLICA triggers, defaults, CHECK constraints and index expressions: its owner can run code as superuser on every node.',
+                  HINT = 'Register only tables whose owners you trust like a superuser; see "Security" in the README.';
+    END IF;
 
     INSERT INTO multimaster.tables AS t (relid, policy, version_source, table_name)
     VALUES (add_table.tbl, canon, src, multimaster._table_name(add_table.tbl))
@@ -672,9 +683,83 @@ COMMENT ON FUNCTION multimaster._after_alter() IS
 REVOKE ALL ON FUNCTION multimaster._after_alter() FROM PUBLIC;
 
 CREATE EVENT TRIGGER multimaster_after_alter ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA', 'DROP TRIGGER', 'ALTER TRIGGER')
     EXECUTE FUNCTION multimaster._after_alter();
 ALTER EVENT TRIGGER multimaster_after_alter ENABLE ALWAYS;
+
+/*
+ * The apply worker fires triggers enabled ALWAYS or REPLICA as a superuser
+ * (PostgreSQL 15 applies as the subscription owner): a table owner who is
+ * not a superuser may not enable one on a registered table.  The triggers
+ * so enabled are noted when a command starts and compared when it ends.
+ * Not SECURITY DEFINER: it judges the user running the command.
+ */
+CREATE FUNCTION multimaster._before_alter()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        -- (no call into schema multimaster: whoever runs the DDL may not use it)
+        PERFORM pg_catalog.set_config('mm_guard.always_triggers_before',
+            (SELECT coalesce(pg_catalog.string_agg(t.oid::text, ',' ORDER BY t.oid), '')
+       FROM pg_catalog.pg_trigger t
+      WHERE t.tgenabled IN ('A', 'R') AND NOT t.tgisinternal
+        AND t.tgname <> '000_multimaster_resolve'
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger m
+                     WHERE m.tgrelid = t.tgrelid AND m.tgname = '000_multimaster_resolve')), true);
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster._before_alter() IS
+  'Internal event trigger: notes, for a non-superuser''s ALTER TABLE, which triggers of registered tables fire in the apply worker';
+REVOKE ALL ON FUNCTION multimaster._before_alter() FROM PUBLIC;
+
+CREATE FUNCTION multimaster._guard_always_triggers()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    before text[];
+    added text;
+BEGIN
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        RETURN;
+    END IF;
+    before := pg_catalog.string_to_array(
+        coalesce(pg_catalog.current_setting('mm_guard.always_triggers_before', true), ''), ',');
+    SELECT pg_catalog.string_agg(t.tgname || ' on ' || t.tgrelid::regclass::text, ', ')
+      INTO added
+      FROM pg_catalog.unnest(pg_catalog.string_to_array((SELECT coalesce(pg_catalog.string_agg(t.oid::text, ',' ORDER BY t.oid), '')
+       FROM pg_catalog.pg_trigger t
+      WHERE t.tgenabled IN ('A', 'R') AND NOT t.tgisinternal
+        AND t.tgname <> '000_multimaster_resolve'
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger m
+                     WHERE m.tgrelid = t.tgrelid AND m.tgname = '000_multimaster_resolve')), ',')) a(oid)
+      JOIN pg_catalog.pg_trigger t ON t.oid::text = a.oid
+     WHERE a.oid <> ALL (coalesce(before, '{}'));
+    IF added IS NOT NULL THEN
+        RAISE EXCEPTION 'permission denied to enable trigger % ALWAYS or REPLICA', added
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The apply worker fires such triggers of a replicated table as a superuser, on every node.',
+                  HINT = 'Ask a superuser to enable it, or run multimaster.remove_table_mesh() first.';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster._guard_always_triggers() IS
+  'Internal event trigger: refuses a non-superuser''s enabling of a trigger ALWAYS or REPLICA on a registered table';
+REVOKE ALL ON FUNCTION multimaster._guard_always_triggers() FROM PUBLIC;
+
+CREATE EVENT TRIGGER multimaster_before_alter ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION multimaster._before_alter();
+ALTER EVENT TRIGGER multimaster_before_alter ENABLE ALWAYS;
+CREATE EVENT TRIGGER multimaster_guard_always_triggers ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION multimaster._guard_always_triggers();
+ALTER EVENT TRIGGER multimaster_guard_always_triggers ENABLE ALWAYS;
 
 /* ------------------------------------------------------------------------
  * Tombstones

@@ -52,3 +52,23 @@ ALTER TABLE at ENABLE TRIGGER "000_multimaster_resolve";
 ALTER TABLE at ADD COLUMN note int DEFAULT 0;
 SELECT count(*) AS version_columns FROM pg_attribute
  WHERE attrelid = 'at'::regclass AND attname LIKE 'mm\_%' AND NOT attisdropped;
+
+-- a table owner who is not a superuser cannot make the apply worker run
+-- a trigger of theirs as superuser
+CREATE ROLE mm_owner LOGIN;
+CREATE TABLE owned (id int PRIMARY KEY, v text);
+ALTER TABLE owned OWNER TO mm_owner;
+SELECT multimaster.add_table('owned');     -- warns: the owner is not a superuser
+CREATE FUNCTION owned_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+ALTER FUNCTION owned_noop() OWNER TO mm_owner;
+SET ROLE mm_owner;
+CREATE TRIGGER zz_owned BEFORE INSERT ON owned FOR EACH ROW EXECUTE FUNCTION owned_noop();
+ALTER TABLE owned ENABLE ALWAYS TRIGGER zz_owned;
+ALTER TABLE owned ENABLE REPLICA TRIGGER zz_owned;
+ALTER TABLE owned ADD COLUMN note int;          -- other DDL of the owner goes through
+DROP TRIGGER "000_multimaster_resolve" ON owned;
+RESET ROLE;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'owned'::regclass AND NOT tgisinternal ORDER BY 1;
+-- a superuser may
+ALTER TABLE owned ENABLE ALWAYS TRIGGER zz_owned;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'owned'::regclass AND NOT tgisinternal ORDER BY 1;

@@ -371,14 +371,14 @@ create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 
 	if (!list_has_string(sub->subs, name))
 	{
-		PQclear(mm_remote_exec(&sub->r,
-							   psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION multimaster "
-										"WITH (create_slot = false, slot_name = %s, copy_data = %s)",
-										quote_identifier(name),
-										quote_literal_cstr(pub->dsn),
-										quote_literal_cstr(name),
-										copy_data ? "true" : "false"),
-							   0, NULL));
+		mm_remote_exec_secret(&sub->r,
+							  psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION multimaster "
+									   "WITH (create_slot = false, slot_name = %s, copy_data = %s)",
+									   quote_identifier(name),
+									   quote_literal_cstr(pub->dsn),
+									   quote_literal_cstr(name),
+									   copy_data ? "true" : "false"),
+							  psprintf("CREATE SUBSCRIPTION %s", quote_identifier(name)));
 		add_undo(undo, &sub->r, UNDO_SUBSCRIPTION, name);
 		sub->subs = lappend(sub->subs, name);
 	}
@@ -504,6 +504,7 @@ connect_dsns(ArrayType *arr, int *n_out)
 			nodes[i].pos = i + 1;
 			nodes[i].dsn = TextDatumGetCString(elems[i]);
 			label = psprintf("node %d of the list", i + 1);
+			mm_warn_if_password(nodes[i].dsn, label);
 			mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, false, NULL);
 			nodes[i].r.label = psprintf("node %d of the list (%s:%s)", i + 1,
 										PQhost(nodes[i].r.conn), PQport(nodes[i].r.conn));
@@ -978,6 +979,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	nodes[0].dsn = mm_self_dsn();
 	nodes[0].pos = 1;
 	nodes[1].dsn = peer_dsn;
+	mm_warn_if_password(peer_dsn, "the peer");
 	nodes[1].pos = 2;
 	mm_remote_connect(&nodes[0].r, nodes[0].dsn, "this node", false, NULL);
 	WITH_UNDO(nodes, 2, undo,

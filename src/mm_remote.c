@@ -384,6 +384,51 @@ mm_remote_value(MMRemote *r, const char *sql, int nparams,
 }
 
 /*
+ * Run a statement that carries a connection string (CREATE SUBSCRIPTION):
+ * the peer is told not to log it (log_statement, log_min_error_statement),
+ * and an error names 'what' instead of quoting it, so that a password in
+ * the string reaches no log.
+ */
+void
+mm_remote_exec_secret(MMRemote *r, const char *sql, const char *what)
+{
+	char	   *err = NULL;
+	PGresult   *res;
+
+	PQclear(mm_remote_exec(r, "SET log_statement = 'none'; "
+						   "SET log_min_error_statement = 'panic'", 0, NULL));
+	res = mm_remote_query(r, sql, 0, NULL, &err);
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_EXCEPTION),
+				 errmsg("%s failed on %s", what, r->label),
+				 errdetail_internal("%s", err)));
+	PQclear(res);
+	(void) mm_remote_try(r, "RESET log_statement; RESET log_min_error_statement", 0, NULL);
+}
+
+/*
+ * Warn about a password in a connection string: it would be stored in
+ * multimaster.nodes and pg_subscription and copied by pg_dump.
+ */
+void
+mm_warn_if_password(const char *dsn, const char *label)
+{
+	PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+	PQconninfoOption *o;
+
+	if (opts == NULL)
+		return;
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0] != '\0')
+			ereport(WARNING,
+					(errmsg("the connection string of %s contains a password", label),
+					 errdetail("It is stored in multimaster.nodes and pg_subscription, which pg_dump copies."),
+					 errhint("Use a password file (passfile, or ~/.pgpass of the server's operating system user) or certificate authentication instead.")));
+	PQconninfoFree(opts);
+}
+
+/*
  * A connection string for this very database, for when the mesh does not
  * know this node's own DSN: the first Unix socket directory (or localhost),
  * this server's port, the current database and user.
