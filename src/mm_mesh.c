@@ -126,11 +126,11 @@ plugin_allowed(const char *setting)
 
 #define SUBS_QUERY \
 	"SELECT s.subname FROM pg_catalog.pg_subscription s " \
-	"JOIN pg_catalog.pg_database d ON d.oid = s.subdbid " \
-	"WHERE d.datname = pg_catalog.current_database() AND s.subname ~ '" MM_LINK_NAME_PATTERN "'"
+	"JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid " \
+	"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.subname::pg_catalog.text OPERATOR(pg_catalog.~) '" MM_LINK_NAME_PATTERN "'::pg_catalog.text"
 #define SLOTS_QUERY \
 	"SELECT slot_name FROM pg_catalog.pg_replication_slots " \
-	"WHERE slot_name ~ '" MM_LINK_NAME_PATTERN "'"
+	"WHERE slot_name::pg_catalog.text OPERATOR(pg_catalog.~) '" MM_LINK_NAME_PATTERN "'::pg_catalog.text"
 
 /*
  * Connect to a node and check that it can take part in a mesh of n nodes.
@@ -1057,7 +1057,7 @@ mm_unsubscribe(PG_FUNCTION_ARGS)
 
 			name = mm_remote_value(&self,
 								   "SELECT s.subname FROM pg_catalog.pg_subscription s "
-								   "WHERE s.subconninfo = $1 AND s.subname ~ '" MM_LINK_NAME_PATTERN "'",
+								   "WHERE s.subconninfo OPERATOR(pg_catalog.=) $1::pg_catalog.text AND s.subname::pg_catalog.text OPERATOR(pg_catalog.~) '" MM_LINK_NAME_PATTERN "'::pg_catalog.text",
 								   1, params);
 		}
 		if (name == NULL)
@@ -1112,6 +1112,13 @@ mm_broadcast_ddl(PG_FUNCTION_ARGS)
 			PGresult   *res;
 
 			CHECK_FOR_INTERRUPTS();
+
+			/*
+			 * The user's command means what it would typed on that node:
+			 * the connecting role's own search_path there, not the one
+			 * pinned for the extension's statements.
+			 */
+			PQclear(mm_remote_exec(&nodes[i].r, "RESET search_path", 0, NULL));
 			res = mm_remote_query(&nodes[i].r, command, 0, NULL, &msg);
 			if (res == NULL)
 				ereport(ERROR,

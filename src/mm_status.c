@@ -18,6 +18,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_subscription.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -49,11 +50,14 @@ typedef struct SyncPeer
 static bool
 tables_ready(Oid subid)
 {
-	char	   *sql = psprintf("SELECT count(*) FROM pg_catalog.pg_subscription_rel "
-							   "WHERE srsubid = %u AND srsubstate <> 'r'", subid);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(subid)};
 	bool		isnull;
 
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription_rel "
+							  "WHERE srsubid OPERATOR(pg_catalog.=) $1 "
+							  "AND srsubstate OPERATOR(pg_catalog.<>) 'r'::pg_catalog.\"char\"",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_subscription_rel");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 									   1, &isnull)) == 0;
@@ -81,9 +85,9 @@ mm_wait_for_sync(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (SPI_execute("SELECT s.oid, s.subname, s.subconninfo, s.subslotname, s.subenabled "
 					"FROM pg_catalog.pg_subscription s "
-					"JOIN pg_catalog.pg_database d ON d.oid = s.subdbid "
-					"WHERE d.datname = pg_catalog.current_database() "
-					"AND s.subname ~ '" MM_LINK_NAME_PATTERN "'", false, 0) != SPI_OK_SELECT)
+					"JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid "
+					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+					"AND s.subname::pg_catalog.text OPERATOR(pg_catalog.~) '" MM_LINK_NAME_PATTERN "'::pg_catalog.text", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_subscription");
 
 	npeers = (int) SPI_processed;
@@ -147,8 +151,9 @@ mm_wait_for_sync(PG_FUNCTION_ARGS)
 				params[0] = peers[i].target;
 				params[1] = peers[i].slot;
 				reached = mm_remote_value(&peers[i].r,
-										  "SELECT confirmed_flush_lsn >= $1::pg_lsn "
-										  "FROM pg_catalog.pg_replication_slots WHERE slot_name = $2",
+										  "SELECT confirmed_flush_lsn OPERATOR(pg_catalog.>=) $1::pg_catalog.pg_lsn "
+										  "FROM pg_catalog.pg_replication_slots "
+										  "WHERE slot_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
 										  2, params);
 				if (reached && strcmp(reached, "t") == 0 && tables_ready(peers[i].subid))
 				{
