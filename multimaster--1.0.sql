@@ -480,11 +480,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
     PERFORM multimaster._require_superuser('unregister a table from multimaster');
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
-                 JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
-                WHERE p.pubname = 'multimaster' AND pr.prrelid = tbl) THEN
-        EXECUTE format('ALTER PUBLICATION multimaster DROP TABLE %s', tbl);
-    END IF;
+    PERFORM multimaster._unpublish_table(tbl);
     -- unregistered first: the checks of _after_alter() no longer apply
     DELETE FROM multimaster.tables t WHERE t.relid = tbl;
     EXECUTE format('DROP TRIGGER IF EXISTS "000_multimaster_resolve" ON %s', tbl);

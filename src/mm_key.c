@@ -34,6 +34,7 @@
 
 #include "access/nbtree.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -240,61 +241,19 @@ bool
 mm_key_matches(const MMKeyInfo *key, TupleTableSlot *slot, bytea *mine,
 			   bytea *stored)
 {
-	const char *p = VARDATA_ANY(stored);
-	const char *end = p + VARSIZE_ANY_EXHDR(stored);
-	int			saved;
-	bool		equal = true;
-	int			i;
+	TupleTableSlot *other;
+	bool		equal;
 
 	if (VARSIZE_ANY_EXHDR(stored) == VARSIZE(mine) - VARHDRSZ &&
-		memcmp(p, VARDATA(mine), VARSIZE(mine) - VARHDRSZ) == 0)
+		memcmp(VARDATA_ANY(stored), VARDATA(mine), VARSIZE(mine) - VARHDRSZ) == 0)
 		return true;
 
-	saved = pin_client_encoding();
-	PG_TRY();
-	{
-		for (i = 0; i < key->ncols && equal; i++)
-		{
-			MMKeyCol   *col = &key->cols[i];
-			bool		isnull;
-			Datum		d = slot_getattr(slot, col->attnum, &isnull);
-			int32		len;
-			StringInfoData vbuf;
-			Datum		other;
-
-			if (end - p < 4)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("invalid multimaster key encoding")));
-			memcpy(&len, p, 4);
-			len = (int32) pg_ntoh32(len);
-			p += 4;
-			if (len < 0 || isnull)
-			{
-				equal = (len < 0 && isnull);
-				continue;
-			}
-			if (end - p < len)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("invalid multimaster key encoding")));
-
-			/* receive functions want a NUL-terminated buffer they may scribble on */
-			initStringInfo(&vbuf);
-			appendBinaryStringInfo(&vbuf, p, len);
-			p += len;
-			other = ReceiveFunctionCall(&col->recv, &vbuf, col->recv_ioparam, -1);
-			equal = DatumGetBool(FunctionCall2Coll(&col->eq, col->collation,
-												   d, other));
-			pfree(vbuf.data);
-		}
-	}
-	PG_FINALLY();
-	{
-		unpin_client_encoding(saved);
-	}
-	PG_END_TRY();
-
+	other = MakeSingleTupleTableSlot(slot->tts_tupleDescriptor, &TTSOpsVirtual);
+	mm_key_decode(key, stored, other);
+	slot_getallattrs(slot);
+	equal = mm_key_equal(key, slot->tts_values, slot->tts_isnull,
+						 other->tts_values, other->tts_isnull);
+	ExecDropSingleTupleTableSlot(other);
 	return equal;
 }
 
