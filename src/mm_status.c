@@ -47,6 +47,10 @@ typedef struct SyncPeer
 	bool		done;
 } SyncPeer;
 
+/*
+ * Are all tables of the subscription synchronised?  Not read-only: each
+ * call must take a new snapshot, to see the tablesync workers' progress.
+ */
 static bool
 tables_ready(Oid subid)
 {
@@ -57,7 +61,7 @@ tables_ready(Oid subid)
 	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription_rel "
 							  "WHERE srsubid OPERATOR(pg_catalog.=) $1 "
 							  "AND srsubstate OPERATOR(pg_catalog.<>) 'r'::pg_catalog.\"char\"",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_subscription_rel");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 									   1, &isnull)) == 0;
