@@ -48,3 +48,14 @@ INSERT INTO os VALUES (1, 'from peer', 2, now() + interval '1 hour', 9);
 SELECT pg_replication_origin_session_reset();
 RESET session_replication_role;
 SELECT * FROM audit;
+
+-- bulk writes of new keys and deletes in one transaction: the key locks
+-- give way to one lock on the table, the lock table does not overflow
+BEGIN;
+INSERT INTO os SELECT g, 'bulk' FROM generate_series(1000, 30999) g;
+SELECT count(*) < 100 AS few_locks FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+DELETE FROM os WHERE v = 'bulk';
+COMMIT;
+SELECT count(*) AS bulk_tombstones FROM multimaster.tombstones
+ WHERE table_name = multimaster._table_name('os') AND key::int >= 1000;

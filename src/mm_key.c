@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include "access/nbtree.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -45,6 +46,8 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "mm_key.h"
@@ -487,13 +490,88 @@ mm_table_hash(const char *ident)
  * Serialise the writers of one key until the end of the transaction.  Two
  * different keys may share a lock (a hash collision): they then merely
  * wait for each other.
+ *
+ * A transaction that writes many keys of one table (a bulk INSERT or
+ * DELETE, an initial copy) would fill the lock table with one lock per
+ * key, so after MM_KEYLOCK_ESCALATE keys of a table it takes one lock on
+ * the whole table instead.  Every writer of a key therefore also holds the
+ * table's lock in a mode that conflicts with the escalated one only: key
+ * writers do not block each other through it.
  */
+#define MM_TABLELOCK_CLASS	0x6D6E
+#define MM_KEYLOCK_ESCALATE 64
+
+typedef struct MMKeyLockCount
+{
+	uint32		table_hash;		/* hash key */
+	int			nkeys;
+	bool		escalated;
+} MMKeyLockCount;
+
+static HTAB *keylock_counts = NULL;	/* in TopTransactionContext */
+static bool keylock_callbacks = false;
+
+static void
+keylock_xact_callback(XactEvent event, void *arg)
+{
+	keylock_counts = NULL;		/* freed with TopTransactionContext */
+}
+
+/* a subtransaction's locks go when it aborts: count again from scratch */
+static void
+keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && keylock_counts != NULL)
+	{
+		hash_destroy(keylock_counts);
+		keylock_counts = NULL;
+	}
+}
+
 void
 mm_key_lock(uint32 table_hash, uint32 key_hash)
 {
 	LOCKTAG		tag;
+	MMKeyLockCount *entry;
+	bool		found;
+
+	if (!keylock_callbacks)
+	{
+		RegisterXactCallback(keylock_xact_callback, NULL);
+		RegisterSubXactCallback(keylock_subxact_callback, NULL);
+		keylock_callbacks = true;
+	}
+	if (keylock_counts == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(MMKeyLockCount);
+		ctl.hcxt = TopTransactionContext;
+		keylock_counts = hash_create("multimaster key locks", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(keylock_counts, &table_hash, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->nkeys = 0;
+		entry->escalated = false;
+	}
+	if (entry->escalated)
+		return;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, 0, MM_TABLELOCK_CLASS);
+	if (entry->nkeys >= MM_KEYLOCK_ESCALATE)
+	{
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		entry->escalated = true;
+		return;
+	}
+	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, key_hash,
 						 MM_KEYLOCK_CLASS);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+		entry->nkeys++;
 }

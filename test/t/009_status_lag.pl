@@ -88,5 +88,14 @@ ok( poll_until(
 	'caught up again: lag and lag_bytes are zero');
 is($n2->safe_psql('postgres', 'SELECT count(*) FROM t'), '30001', 'every change arrived');
 
+# wait_for_sync right after a table is added: it waits for the initial copy
+# (each check must see the tablesync worker's progress), then returns true
+make_table('CREATE TABLE u (id int PRIMARY KEY, v text)', @nodes);
+$n1->safe_psql('postgres', "INSERT INTO u SELECT i, 'copied' FROM generate_series(1, 50000) i");
+$n1->safe_psql('postgres', "SELECT multimaster.add_table_mesh('u')");
+is($n2->safe_psql('postgres', "SELECT multimaster.wait_for_sync('60 s')"),
+	't', 'wait_for_sync during an initial copy waits for it and succeeds');
+is($n2->safe_psql('postgres', 'SELECT count(*) FROM u'), '50000', 'the copy is complete');
+
 $_->stop for @nodes;
 done_testing();
