@@ -183,6 +183,7 @@ probe_node(MeshNode *node, int n)
 				 errhint("On that node run: ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, multimaster; SELECT pg_reload_conf();")));
 
 	node->sysid_db = pstrdup(PQgetvalue(res, 0, 7));
+	node->extversion = pstrdup(PQgetvalue(res, 0, 9));
 	node->slots = string_column(&node->r, SLOTS_QUERY);
 	node->subs = string_column(&node->r, SUBS_QUERY);
 
@@ -439,6 +440,15 @@ assign_identities(MeshNode *nodes, int n)
 		nodes[i].name = psprintf("node%d", nodes[i].id);
 		nodes[i].priority = 0;
 	}
+	for (i = 1; i < n; i++)
+		if (strcmp(nodes[i].extversion, nodes[0].extversion) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s runs multimaster %s, %s runs %s",
+							nodes[i].r.label, nodes[i].extversion,
+							nodes[0].r.label, nodes[0].extversion),
+					 errdetail("Every node of a mesh must run the same version of the extension."),
+					 errhint("Run ALTER EXTENSION multimaster UPDATE on the older nodes first.")));
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 		{
@@ -700,6 +710,51 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Before anything is registered: the table exists on every node with the
+ * same columns (by name and type; the stock apply worker maps columns by
+ * name, and a column missing on a node stops its links).
+ */
+static void
+check_same_table(MeshNode *nodes, int n, const char *relname)
+{
+	const char *params[1] = {relname};
+	char	   *first = NULL;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		char	   *cols;
+
+		CHECK_FOR_INTERRUPTS();
+		cols = mm_remote_value(&nodes[i].r,
+							   "SELECT CASE WHEN pg_catalog.to_regclass($1) IS NULL THEN NULL ELSE "
+							   " coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) "
+							   "   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) "
+							   "   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname) "
+							   "  FROM pg_catalog.pg_attribute a "
+							   "  WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) "
+							   "    AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
+							   "    AND a.attname OPERATOR(pg_catalog.<>) ALL "
+							   "        (ARRAY['mm_origin', 'mm_version', 'mm_generation']::pg_catalog.name[])), '') END",
+							   1, params);
+		if (cols == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table %s does not exist on %s", relname, nodes[i].r.label),
+					 errhint("Create it on every node first (multimaster.broadcast_ddl() can), then call multimaster.add_table_mesh() again.")));
+		if (first == NULL)
+			first = cols;
+		else if (strcmp(first, cols) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("table %s has other columns on %s than on %s",
+							relname, nodes[i].r.label, nodes[0].r.label),
+					 errdetail("%s: %s; %s: %s.", nodes[0].r.label, first, nodes[i].r.label, cols),
+					 errhint("Make the table the same on every node, then call multimaster.add_table_mesh() again.")));
+	}
+}
+
+/*
  * multimaster.add_table_mesh(tbl regclass, policy text, version_source text)
  */
 Datum
@@ -728,6 +783,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	nodes = mm_connect_known_nodes(&n, false);
 	WITH_UNDO(nodes, n, undo,
 			  {
+				  check_same_table(nodes, n, relname);
 				  for (i = 0; i < n; i++)
 				  {
 					  /* refreshed below, once registered everywhere */

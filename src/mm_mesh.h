@@ -30,6 +30,7 @@ typedef struct MeshNode
 	List	   *slots;			/* existing multimaster_% slot names */
 	List	   *subs;			/* existing multimaster_% subscriptions */
 	bool		had_publication;
+	char	   *extversion;		/* installed multimaster version */
 } MeshNode;
 
 /* name of the slot and subscription carrying publisher's changes to subscriber */

@@ -1,0 +1,56 @@
+# Copyright: see the multimaster LICENSE.
+#
+# 013_setup_checks.pl: setup calls refuse, naming the node and the fix, and
+# leave nothing registered anywhere, when nodes run another version of the
+# extension, when a table is missing on a node, or when its columns differ
+# between nodes.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MMTest;
+
+my @nodes = map { new_node("sc$_") } 1 .. 2;
+my ($n1, $n2) = @nodes;
+my $mesh = 'SELECT multimaster.create_mesh(' . sql_array(map { dsn($_) } @nodes) . ')';
+
+# another extension version on node 2 (simulated in the catalog)
+$n2->safe_psql('postgres',
+	"UPDATE pg_extension SET extversion = '0.9' WHERE extname = 'multimaster'");
+my ($rc, $out, $err) = $n1->psql('postgres', $mesh);
+isnt($rc, 0, 'create_mesh refuses nodes of different extension versions');
+like($err, qr/runs multimaster 0\.9.*runs 1\.0/s, '... naming the node and both versions');
+like($err, qr/ALTER EXTENSION multimaster UPDATE/, '... and the fix');
+is(mm_objects($_), 'slots=0 subs=0 pubs=0', 'nothing was created on ' . $_->name) for @nodes;
+$n2->safe_psql('postgres',
+	"UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'multimaster'");
+create_mesh(@nodes);
+
+# a table missing on a node
+$n1->safe_psql('postgres', 'CREATE TABLE only_here (id int PRIMARY KEY, v text)');
+($rc, $out, $err) = $n1->psql('postgres', "SELECT multimaster.add_table_mesh('only_here')");
+isnt($rc, 0, 'add_table_mesh refuses a table missing on a node');
+like($err, qr/does not exist on node 2/, '... naming the node');
+is($_->safe_psql('postgres', 'SELECT count(*) FROM multimaster.tables'), '0',
+	'nothing registered on ' . $_->name) for @nodes;
+
+# the same table with other columns on a node
+$n1->safe_psql('postgres', 'CREATE TABLE differs (id int PRIMARY KEY, v text, extra int)');
+$n2->safe_psql('postgres', 'CREATE TABLE differs (id int PRIMARY KEY, v varchar(10))');
+($rc, $out, $err) = $n1->psql('postgres', "SELECT multimaster.add_table_mesh('differs')");
+isnt($rc, 0, 'add_table_mesh refuses a table whose columns differ between nodes');
+like($err, qr/other columns on node 2/, '... naming the node');
+like($err, qr/extra integer.*v character varying\(10\)/s, '... and showing both column lists');
+is($_->safe_psql('postgres', 'SELECT count(*) FROM multimaster.tables'), '0',
+	'nothing registered on ' . $_->name) for @nodes;
+
+# once the same everywhere, it is registered everywhere
+$n2->safe_psql('postgres', 'DROP TABLE differs; CREATE TABLE differs (id int PRIMARY KEY, v text, extra int)');
+add_table_mesh('differs', @nodes);
+is($_->safe_psql('postgres', 'SELECT count(*) FROM multimaster.tables'), '1',
+	'registered on ' . $_->name) for @nodes;
+
+$_->stop for @nodes;
+done_testing();
