@@ -238,6 +238,14 @@ probe_node(MeshNode *node, int n)
 	}
 	PQclear(res);
 
+	res = mm_remote_exec(&node->r,
+						 "SELECT node_id FROM multimaster.nodes WHERE NOT is_local",
+						 0, NULL);
+	node->known_peers = NIL;
+	for (int k = 0; k < PQntuples(res); k++)
+		node->known_peers = lappend_int(node->known_peers, atoi(PQgetvalue(res, k, 0)));
+	PQclear(res);
+
 	node->had_publication =
 		mm_remote_value(&node->r,
 						"SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster'",
@@ -579,8 +587,17 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 				  }
 				  for (i = 0; i < n; i++)
 					  for (j = 0; j < n; j++)
+					  {
 						  register_peer(&nodes[i].r, nodes[j].id, nodes[j].name,
 										nodes[j].priority, nodes[j].dsn);
+						  /* a peer this call made known is forgotten again */
+						  if (i != j && !list_member_int(nodes[i].known_peers, nodes[j].id))
+							  add_undo(&undo, &nodes[i].r, UNDO_SQL,
+									   psprintf("DELETE FROM multimaster.nodes "
+												"WHERE node_id OPERATOR(pg_catalog.=) %d AND NOT is_local; "
+												"SELECT multimaster._invalidate_cache()",
+												nodes[j].id));
+					  }
 				  for (i = 0; i < n; i++)
 					  ensure_publication(&nodes[i], &undo);
 				  for (i = 0; i < n; i++)
@@ -641,16 +658,27 @@ mm_connect_known_nodes(int *n_out, bool missing_ok)
 	}
 	SPI_finish();
 
-	for (i = 0; i < n; i++)
+	PG_TRY();
 	{
-		char	   *err = NULL;
-		char	   *label = psprintf("node %d (\"%s\")", nodes[i].id, nodes[i].name);
+		for (i = 0; i < n; i++)
+		{
+			char	   *err = NULL;
+			char	   *label = psprintf("node %d (\"%s\")", nodes[i].id, nodes[i].name);
 
-		if (!mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, missing_ok, &err))
-			ereport(WARNING,
-					(errmsg("could not connect to %s, skipping it", label),
-					 errdetail_internal("%s", err)));
+			CHECK_FOR_INTERRUPTS();
+			if (!mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, missing_ok, &err))
+				ereport(WARNING,
+						(errmsg("could not connect to %s, skipping it", label),
+						 errdetail_internal("%s", err)));
+		}
 	}
+	PG_CATCH();
+	{
+		/* the nodes already connected are not left open */
+		mm_close_nodes(nodes, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	*n_out = n;
 	return nodes;
 }

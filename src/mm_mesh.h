@@ -31,6 +31,7 @@ typedef struct MeshNode
 	List	   *subs;			/* existing multimaster_% subscriptions */
 	bool		had_publication;
 	char	   *extversion;		/* installed multimaster version */
+	List	   *known_peers;	/* ids of peers in its multimaster.nodes */
 } MeshNode;
 
 /* name of the slot and subscription carrying publisher's changes to subscriber */

@@ -257,10 +257,48 @@ get_result(MMRemote *r, TimestampTz deadline)
 	return last;
 }
 
+/*
+ * A statement interrupted by a cancel of ours (an error thrown while we
+ * waited) may still have results coming: take them, for a bounded time,
+ * before the connection is used again (an undo step), or drop it.
+ */
+static void
+drain(MMRemote *r)
+{
+	TimestampTz deadline = deadline_in(10);
+	PGresult   *res;
+
+	while (r->conn && PQisBusy(r->conn))
+	{
+		if (ms_left(deadline) <= 0)
+		{
+			mm_remote_close(r);
+			return;
+		}
+		(void) WaitLatchOrSocket(MyLatch,
+								 WL_LATCH_SET | WL_SOCKET_READABLE |
+								 WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 PQsocket(r->conn), ms_left(deadline),
+								 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (!PQconsumeInput(r->conn))
+		{
+			mm_remote_close(r);
+			return;
+		}
+	}
+	while (r->conn && (res = PQgetResult(r->conn)) != NULL)
+		PQclear(res);
+}
+
 static PGresult *
 run(MMRemote *r, const char *sql, int nparams, const char *const *params)
 {
 	r->timed_out = false;
+	if (r->conn == NULL)
+		return NULL;
+	if (PQtransactionStatus(r->conn) == PQTRANS_ACTIVE)
+		drain(r);
 	if (r->conn == NULL)
 		return NULL;
 	/* without parameters, the simple protocol allows several statements */
