@@ -1,9 +1,10 @@
 # Copyright: see the multimaster LICENSE.
 #
 # 013_setup_checks.pl: setup calls refuse, naming the node and the fix, and
-# leave nothing registered anywhere, when nodes run another version of the
-# extension, when a table is missing on a node, or when its columns differ
-# between nodes.
+# leave nothing created or registered anywhere, when nodes run another
+# version of the extension, when a node refuses the password, when two nodes
+# have the same id, when a table is missing on a node, or when its columns
+# differ between nodes.
 use strict;
 use warnings;
 
@@ -26,6 +27,36 @@ like($err, qr/ALTER EXTENSION multimaster UPDATE/, '... and the fix');
 is(mm_objects($_), 'slots=0 subs=0 pubs=0', 'nothing was created on ' . $_->name) for @nodes;
 $n2->safe_psql('postgres',
 	"UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'multimaster'");
+
+# a wrong password for a node: its server's message, the node named, the
+# warning about a password in a connection string, nothing created
+$n2->safe_psql('postgres', "CREATE ROLE pw SUPERUSER LOGIN PASSWORD 'right'");
+{
+	my $hba = $n2->data_dir . '/pg_hba.conf';
+	my $old = slurp_file($hba);
+	open my $fh, '>', $hba or die $!;
+	print $fh "local all pw scram-sha-256\nhost all pw 127.0.0.1/32 scram-sha-256\n$old";
+	close $fh;
+}
+$n2->reload;
+($rc, $out, $err) = $n1->psql('postgres',
+	'SELECT multimaster.create_mesh(' . sql_array(dsn($n1), dsn($n2) . " user=pw password=wrong") . ')');
+isnt($rc, 0, 'create_mesh fails on a wrong password');
+like($err, qr/could not connect to node 2 of the list.*password authentication failed/s,
+	'... naming the node and giving its server\'s reason');
+like($err, qr/contains a password/, '... and warns about a password in a connection string');
+unlike($err, qr/wrong/, '... without showing the password');
+is(mm_objects($_), 'slots=0 subs=0 pubs=0', 'nothing was created on ' . $_->name) for @nodes;
+
+# two nodes initialized with the same id
+$_->safe_psql('postgres', "SELECT multimaster.init_node(7, 'seven')") for @nodes;
+($rc, $out, $err) = $n1->psql('postgres', $mesh);
+isnt($rc, 0, 'create_mesh refuses two nodes with the same id');
+like($err, qr/would both be node 7/, '... naming the id');
+is(mm_objects($_), 'slots=0 subs=0 pubs=0', 'nothing was created on ' . $_->name) for @nodes;
+$_->safe_psql('postgres', 'DELETE FROM multimaster.nodes; SELECT multimaster._invalidate_cache()')
+  for @nodes;
+
 create_mesh(@nodes);
 
 # a table missing on a node
