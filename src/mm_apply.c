@@ -162,20 +162,6 @@ mm_apply_init(void)
 	RegisterXactCallback(apply_xact_callback, NULL);
 }
 
-/* Every user column, as a range-table column set. */
-static Bitmapset *
-all_columns(Relation rel)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	Bitmapset  *cols = NULL;
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped)
-			cols = bms_add_member(cols, i + 1 - FirstLowInvalidHeapAttributeNumber);
-	return cols;
-}
-
 /*
  * Find the row of the key in 'searchslot' by primary key and lock it in
  * 'mode', waiting for transactions writing it, as the apply worker's own
@@ -267,7 +253,7 @@ retry:
 
 /* A minimal executor state for one relation, like the apply worker's. */
 static void
-exec_begin(MMExec *ex, Relation rel)
+exec_begin(MMExec *ex, Relation rel, const MMRelInfo *info)
 {
 	EState	   *estate = CreateExecutorState();
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -277,7 +263,7 @@ exec_begin(MMExec *ex, Relation rel)
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	rte->updatedCols = all_columns(rel);
+	rte->updatedCols = bms_copy(info->all_columns);
 	ExecInitRangeTable(estate, list_make1(rte));
 
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
@@ -425,7 +411,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	ErrorContextCallback errcallback;
 	bool		key_locked = is_tombstone;	/* the caller locks those */
 
-	exec_begin(&ex, rel);
+	exec_begin(&ex, rel, info);
 	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
 	slot = table_slot_create(rel, &ex.estate->es_tupleTable);
 	ExecCopySlot(slot, newslot);

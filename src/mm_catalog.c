@@ -30,6 +30,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/sysattr.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_index.h"
@@ -519,6 +520,18 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 					 errmsg("primary key of \"%s\" contains a multimaster version column",
 							RelationGetRelationName(rel))));
+	}
+
+	/* applied updates mark every column updated (UPDATE OF triggers) */
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(info->cxt);
+
+		info->all_columns = NULL;
+		for (i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				info->all_columns = bms_add_member(info->all_columns,
+												   i + 1 - FirstLowInvalidHeapAttributeNumber);
+		MemoryContextSwitchTo(oldcxt);
 	}
 
 	info->published = in_mesh_publication(RelationGetRelid(rel));

@@ -14,6 +14,7 @@
 #include "access/attnum.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "nodes/bitmapset.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -65,6 +66,7 @@ typedef struct MMRelInfo
 
 	Oid			pk_index;
 	MMKeyInfo	key;
+	Bitmapset  *all_columns;	/* every column, as range-table updatedCols */
 
 	/*
 	 * What local writes need to be safe to ship; checked on every local

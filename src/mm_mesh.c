@@ -740,7 +740,9 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 /*
  * Before anything is registered: the table exists on every node with the
  * same columns (by name and type; the stock apply worker maps columns by
- * name, and a column missing on a node stops its links).
+ * name, and a column missing on a node stops its links).  Names are not
+ * quoted: quote_ident() follows quote_all_identifiers, which may differ
+ * between nodes.
  */
 static void
 check_same_table(MeshNode *nodes, int n, const char *relname)
@@ -756,7 +758,7 @@ check_same_table(MeshNode *nodes, int n, const char *relname)
 		CHECK_FOR_INTERRUPTS();
 		cols = mm_remote_value(&nodes[i].r,
 							   "SELECT CASE WHEN pg_catalog.to_regclass($1) IS NULL THEN NULL ELSE "
-							   " coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) "
+							   " coalesce((SELECT pg_catalog.string_agg(a.attname::pg_catalog.text "
 							   "   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) "
 							   "   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname) "
 							   "  FROM pg_catalog.pg_attribute a "
