@@ -358,7 +358,7 @@ register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
 	params[0] = idbuf;
 	params[1] = name;
 	params[2] = priobuf;
-	params[3] = dsn;
+	params[3] = mm_dsn_without_password(dsn);
 	PQclear(mm_remote_exec(on, "SELECT multimaster._register_peer($1::int, $2, $3::int, $4)",
 						   4, params));
 }
@@ -611,6 +611,40 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 }
 
 /*
+ * How to reach a peer: the connection string of this node's subscription from
+ * it when there is one (it may carry the password that multimaster.nodes does
+ * not keep), else the one in multimaster.nodes.  Called inside SPI.
+ */
+static char *
+peer_conninfo(MeshNode *peer, MeshNode *nodes, int n, MemoryContext cxt)
+{
+	Oid			argtypes[2] = {NAMEOID, OIDOID};
+	Datum		values[2];
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (nodes[i].pos == 0)
+			break;
+	if (i == n)
+		return peer->dsn;		/* no identity here: no link either */
+	values[0] = CStringGetDatum(mm_link_name(peer->id, nodes[i].id));
+	values[1] = ObjectIdGetDatum(MyDatabaseId);
+	if (SPI_execute_with_args("SELECT s.subconninfo FROM pg_catalog.pg_subscription s "
+							  "WHERE s.subname OPERATOR(pg_catalog.=) $1 "
+							  "AND s.subdbid OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_subscription");
+	if (SPI_processed == 1)
+	{
+		char	   *conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (conninfo)
+			return MemoryContextStrdup(cxt, conninfo);
+	}
+	return peer->dsn;
+}
+
+/*
  * The nodes of the mesh as this node knows them, connected.  Nodes that
  * cannot be reached are skipped with a warning when missing_ok.
  */
@@ -656,6 +690,9 @@ mm_connect_known_nodes(int *n_out, bool missing_ok)
 		}
 		n++;
 	}
+	for (i = 0; i < n; i++)
+		if (nodes[i].pos != 0)
+			nodes[i].dsn = peer_conninfo(&nodes[i], nodes, n, caller);
 	SPI_finish();
 
 	PG_TRY();

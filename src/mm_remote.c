@@ -446,8 +446,8 @@ mm_remote_exec_secret(MMRemote *r, const char *sql, const char *what)
 }
 
 /*
- * Warn about a password in a connection string: it would be stored in
- * multimaster.nodes and pg_subscription and copied by pg_dump.
+ * Warn about a password in a connection string: the subscription that uses
+ * it keeps it in pg_subscription, and pg_dump copies that.
  */
 void
 mm_warn_if_password(const char *dsn, const char *label)
@@ -461,9 +461,40 @@ mm_warn_if_password(const char *dsn, const char *label)
 		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0] != '\0')
 			ereport(WARNING,
 					(errmsg("the connection string of %s contains a password", label),
-					 errdetail("It is stored in multimaster.nodes and pg_subscription, which pg_dump copies."),
+					 errdetail("multimaster.nodes stores the connection string without it, but the subscription keeps it in pg_subscription, which pg_dump copies."),
 					 errhint("Use a password file (passfile, or ~/.pgpass of the server's operating system user) or certificate authentication instead.")));
 	PQconninfoFree(opts);
+}
+
+/*
+ * The connection string without its password (NULL stays NULL), for storing
+ * in multimaster.nodes: pg_dump copies that table, and the extension writes
+ * no password anywhere itself.  A string libpq cannot parse is kept as is:
+ * it cannot have worked as a connection string, so nothing was connected
+ * with it.
+ */
+char *
+mm_dsn_without_password(const char *dsn)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	StringInfoData buf;
+
+	if (dsn == NULL)
+		return NULL;
+	opts = PQconninfoParse(dsn, NULL);
+	if (opts == NULL)
+		return pstrdup(dsn);
+	initStringInfo(&buf);
+	for (o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL || strcmp(o->keyword, "password") == 0)
+			continue;
+		appendStringInfo(&buf, "%s%s=%s", buf.len > 0 ? " " : "",
+						 o->keyword, mm_quote_dsn(o->val));
+	}
+	PQconninfoFree(opts);
+	return buf.data;
 }
 
 /*

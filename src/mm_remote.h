@@ -37,6 +37,7 @@ extern char *mm_remote_value(MMRemote *r, const char *sql, int nparams,
 							 const char *const *params);
 extern void mm_remote_exec_secret(MMRemote *r, const char *sql, const char *what);
 extern void mm_warn_if_password(const char *dsn, const char *label);
+extern char *mm_dsn_without_password(const char *dsn);
 extern char *mm_self_dsn(void);
 extern char *mm_quote_dsn(const char *dsn);
 
