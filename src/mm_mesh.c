@@ -434,6 +434,23 @@ mm_close_nodes(MeshNode *nodes, int n)
 		PG_END_TRY(); \
 	} while (0)
 
+/* Every node of a mesh runs the same version of the extension. */
+static void
+check_same_version(MeshNode *nodes, int n)
+{
+	int			i;
+
+	for (i = 1; i < n; i++)
+		if (strcmp(nodes[i].extversion, nodes[0].extversion) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s runs multimaster %s, %s runs %s",
+							nodes[i].r.label, nodes[i].extversion,
+							nodes[0].r.label, nodes[0].extversion),
+					 errdetail("Every node of a mesh must run the same version of the extension."),
+					 errhint("Run ALTER EXTENSION multimaster UPDATE on the older nodes first.")));
+}
+
 static void
 assign_identities(MeshNode *nodes, int n)
 {
@@ -448,15 +465,7 @@ assign_identities(MeshNode *nodes, int n)
 		nodes[i].name = psprintf("node%d", nodes[i].id);
 		nodes[i].priority = 0;
 	}
-	for (i = 1; i < n; i++)
-		if (strcmp(nodes[i].extversion, nodes[0].extversion) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s runs multimaster %s, %s runs %s",
-							nodes[i].r.label, nodes[i].extversion,
-							nodes[0].r.label, nodes[0].extversion),
-					 errdetail("Every node of a mesh must run the same version of the extension."),
-					 errhint("Run ALTER EXTENSION multimaster UPDATE on the older nodes first.")));
+	check_same_version(nodes, n);
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 		{
@@ -1112,6 +1121,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 											  PQport(nodes[1].r.conn));
 				  probe_node(&nodes[0], 2);
 				  probe_node(&nodes[1], 2);
+				  check_same_version(nodes, 2);
 				  if (!nodes[0].had_identity)
 					  ereport(ERROR,
 							  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -4,7 +4,9 @@
 # leave nothing created or registered anywhere, when nodes run another
 # version of the extension, when a node refuses the password, when two nodes
 # have the same id, when a table is missing on a node, or when its columns
-# differ between nodes.
+# differ between nodes; subscribe() the same for a peer without the
+# extension, of another version, unreachable, refusing the password, or
+# with this node's id.
 use strict;
 use warnings;
 
@@ -54,6 +56,67 @@ $_->safe_psql('postgres', "SELECT multimaster.init_node(7, 'seven')") for @nodes
 isnt($rc, 0, 'create_mesh refuses two nodes with the same id');
 like($err, qr/would both be node 7/, '... naming the id');
 is(mm_objects($_), 'slots=0 subs=0 pubs=0', 'nothing was created on ' . $_->name) for @nodes;
+$_->safe_psql('postgres', 'DELETE FROM multimaster.nodes; SELECT multimaster._invalidate_cache()')
+  for @nodes;
+
+# the node-by-node way: subscribe() refuses the same mistakes, naming the
+# peer, and leaves nothing created or registered on either node
+$n1->safe_psql('postgres', "SELECT multimaster.init_node(1, 'one')");
+$n2->safe_psql('postgres', "SELECT multimaster.init_node(2, 'two')");
+my $subscribe = 'SELECT multimaster.subscribe(' . sql_literal(dsn($n2)) . ')';
+sub nothing_subscribed
+{
+	my ($case) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	for my $node (@nodes)
+	{
+		is(mm_objects($node), 'slots=0 subs=0 pubs=0', "$case: nothing created on " . $node->name);
+		is($node->safe_psql('postgres', 'SELECT count(*) FROM multimaster.nodes WHERE NOT is_local'),
+			'0', "$case: no peer registered on " . $node->name);
+	}
+}
+
+$n2->safe_psql('postgres', 'DROP EXTENSION multimaster');
+($rc, $out, $err) = $n1->psql('postgres', $subscribe);
+isnt($rc, 0, 'subscribe refuses a peer without the extension');
+like($err, qr/extension multimaster is not installed on the peer/, '... naming the peer');
+like($err, qr/CREATE EXTENSION multimaster/, '... and the fix');
+is(mm_objects($n1), 'slots=0 subs=0 pubs=0', 'extension missing: nothing created on this node');
+is($n1->safe_psql('postgres', 'SELECT count(*) FROM multimaster.nodes WHERE NOT is_local'),
+	'0', 'extension missing: no peer registered');
+$n2->safe_psql('postgres', "CREATE EXTENSION multimaster; SELECT multimaster.init_node(2, 'two')");
+
+$n2->safe_psql('postgres',
+	"UPDATE pg_extension SET extversion = '0.9' WHERE extname = 'multimaster'");
+($rc, $out, $err) = $n1->psql('postgres', $subscribe);
+isnt($rc, 0, 'subscribe refuses a peer of another extension version');
+like($err, qr/the peer .*runs multimaster 0\.9, this node runs 1\.0/s, '... naming both versions');
+nothing_subscribed('other version');
+$n2->safe_psql('postgres',
+	"UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'multimaster'");
+
+my $dead_port = PostgreSQL::Test::Cluster::get_free_port();
+($rc, $out, $err) = $n1->psql('postgres',
+	'SELECT multimaster.subscribe(' . sql_literal(dsn($n2) =~ s/port=\d+/port=$dead_port/r) . ')');
+isnt($rc, 0, 'subscribe refuses an unreachable peer');
+like($err, qr/could not connect to the peer/, '... naming it');
+nothing_subscribed('unreachable');
+
+($rc, $out, $err) = $n1->psql('postgres',
+	'SELECT multimaster.subscribe(' . sql_literal(dsn($n2) . ' user=pw password=wrong') . ')');
+isnt($rc, 0, 'subscribe fails on a wrong password');
+like($err, qr/password authentication failed/, '... giving the peer\'s reason');
+unlike($err, qr/wrong/, '... without showing the password');
+nothing_subscribed('wrong password');
+
+$n2->safe_psql('postgres', "DELETE FROM multimaster.nodes; SELECT multimaster._invalidate_cache();
+	SELECT multimaster.init_node(1, 'also-one')");
+($rc, $out, $err) = $n1->psql('postgres', $subscribe);
+isnt($rc, 0, 'subscribe refuses a peer with this node\'s id');
+like($err, qr/same node id 1 as this node/, '... naming the id');
+like($err, qr/own id/, '... and the fix');
+nothing_subscribed('same id');
+
 $_->safe_psql('postgres', 'DELETE FROM multimaster.nodes; SELECT multimaster._invalidate_cache()')
   for @nodes;
 
