@@ -15,7 +15,8 @@ OBJS = \
 	src/mm_remote.o \
 	src/mm_mesh.o \
 	src/mm_status.o \
-	src/mm_refresh.o
+	src/mm_refresh.o \
+	src/mm_purge.o
 
 DATA = multimaster--1.0.sql
 PGFILEDESC = "multimaster - active-active logical replication"

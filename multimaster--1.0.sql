@@ -763,46 +763,11 @@ ALTER EVENT TRIGGER multimaster_guard_always_triggers ENABLE ALWAYS;
 
 CREATE FUNCTION multimaster.purge_tombstones(older_than interval)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE C
 SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    n bigint;
-BEGIN
-    PERFORM multimaster._require_superuser('purge multimaster tombstones');
-    IF older_than IS NULL OR older_than < interval '0' THEN
-        RAISE EXCEPTION 'retention must be a non-negative interval'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    /*
-     * What is purged raises the table's floor: a later write of any key of
-     * it orders after every purged tombstone, as it would have after the
-     * tombstone itself (peers may still hold it).
-     */
-    WITH gone AS (
-        DELETE FROM multimaster.tombstones t
-         WHERE t.mm_version OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) older_than)
-        RETURNING t.table_name, t.mm_version, t.mm_generation
-    ), per_table AS (
-        INSERT INTO multimaster.tombstone_floors AS f (table_name, mm_version, mm_generation)
-        SELECT g.table_name, pg_catalog.max(g.mm_version), pg_catalog.max(g.mm_generation)
-          FROM gone g
-         WHERE g.mm_version IS NOT NULL
-         GROUP BY g.table_name
-        ON CONFLICT ON CONSTRAINT tombstone_floors_pkey DO UPDATE
-           SET mm_version = GREATEST(f.mm_version, excluded.mm_version),
-               mm_generation = GREATEST(f.mm_generation, excluded.mm_generation)
-        RETURNING 1
-    )
-    SELECT pg_catalog.count(*) INTO n FROM gone;
-    IF n > 0 THEN
-        PERFORM multimaster._invalidate_cache();
-    END IF;
-    RETURN n;
-END
-$fn$;
+AS 'MODULE_PATHNAME', 'mm_purge_tombstones';
 COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
-  'Removes this node''s tombstones older than the given age (keep it longer than the worst replication lag); later writes still order after what was purged';
+  'Removes this node''s tombstones older than the given age that every peer has passed (seen, and sent everything it wrote before); later writes still order after what was purged';
 REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._register_peer(peer_id integer, peer_name text,

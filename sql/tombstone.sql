@@ -86,10 +86,26 @@ INSERT INTO tb2 VALUES (1, 'x y', 'v'), (2, 'plain', 'v'), (3, '', 'v'), (4, 'q"
 DELETE FROM tb2;
 SELECT key FROM multimaster.tombstones WHERE table_name = '"public"."tb2"' ORDER BY key;
 
--- purge by age
+-- purge_keeps_unconfirmed_tombstones: peers that this node cannot ask
+-- (registered without a connection string) keep every tombstone, however
+-- old: they may still send a write that only the tombstone stops
+UPDATE multimaster.tombstones SET mm_version = now() - interval '2 days'
+ WHERE table_name = '"public"."tb2"';
+SELECT multimaster.purge_tombstones('1 day');
+SELECT count(*) FROM multimaster.tombstones WHERE table_name = '"public"."tb2"';
+
+-- purge by age, on a node without peers
+CREATE TEMP TABLE saved_peers AS SELECT * FROM multimaster.nodes WHERE NOT is_local;
+DELETE FROM multimaster.nodes WHERE NOT is_local;
+SELECT multimaster._invalidate_cache();
+UPDATE multimaster.tombstones SET mm_version = now()
+ WHERE table_name = '"public"."tb2"';
 SELECT multimaster.purge_tombstones('1 day');
 UPDATE multimaster.tombstones SET mm_version = now() - interval '2 days'
  WHERE table_name = '"public"."tb2"';
 SELECT multimaster.purge_tombstones('1 day');
 SELECT count(*) FROM multimaster.tombstones WHERE table_name = '"public"."tb2"';
 SELECT multimaster.purge_tombstones('-1 day');
+SELECT multimaster.purge_tombstones(NULL);
+INSERT INTO multimaster.nodes SELECT * FROM saved_peers;
+SELECT multimaster._invalidate_cache();

@@ -708,3 +708,18 @@ mm_qualified_relname(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(nspname, relname);
 }
+
+/*
+ * Node identity, priorities or tombstone floors changed: every backend
+ * reloads them once this transaction commits.
+ */
+void
+mm_invalidate_caches(void)
+{
+	Oid			relid = mm_catalog_relid("nodes", false);
+	Oid			floors = mm_catalog_relid("tombstone_floors", true);
+
+	CacheInvalidateRelcacheByRelid(relid);
+	if (OidIsValid(floors))
+		CacheInvalidateRelcacheByRelid(floors);
+}

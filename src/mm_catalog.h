@@ -91,6 +91,7 @@ extern void mm_catalog_init(void);
 extern MMRelInfo *mm_relinfo_get(Relation rel, Trigger *trigger);
 
 extern int32 mm_local_node_id(bool missing_ok);
+extern void mm_invalidate_caches(void);
 extern int32 mm_node_priority(int32 node_id);
 extern Oid	mm_catalog_relid(const char *relname, bool missing_ok);
 extern Oid	mm_tombstones_relid(void);

@@ -56,6 +56,7 @@
 
 #include "mm_apply.h"
 #include "mm_key.h"
+#include "mm_purge.h"
 #include "mm_tombstone.h"
 
 /*
@@ -241,6 +242,7 @@ mm_tombstone_write(const MMRelInfo *owner, MMKeyRef *ref,
 	MMKeyRef	tref;
 
 	mm_key_lock(owner->table_hash, mm_keyref_hash(ref));
+	mm_purge_worker_ensure();
 
 	rel = table_open(mm_tombstones_relid(), RowExclusiveLock);
 	info = *mm_relinfo_get(rel, NULL);

@@ -40,6 +40,7 @@
 #include "mm_catalog.h"
 #include "mm_conflict.h"
 #include "mm_key.h"
+#include "mm_purge.h"
 #include "mm_tombstone.h"
 #include "mm_version.h"
 
@@ -329,6 +330,7 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	/* each node purges its own tombstones */
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 		return PointerGetDatum(NULL);
+	mm_purge_worker_ensure();
 
 	info = *mm_relinfo_get(td->tg_relation, td->tg_trigger);
 	d = slot_getattr(td->tg_trigslot, Anum_tomb_table_name, &isnull);

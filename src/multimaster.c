@@ -25,6 +25,7 @@
 #include "mm_conflict.h"
 #include "mm_tombstone.h"
 #include "mm_version.h"
+#include "mm_purge.h"
 #include "mm_refresh.h"
 #include "mm_remote.h"
 
@@ -93,6 +94,24 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("multimaster.tombstone_retention",
+							"Age after which the background worker purges tombstones; 0 turns it off.",
+							"A tombstone goes only once every peer has passed it as well.",
+							&mm_tombstone_retention,
+							7 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multimaster.purge_wait",
+							"Seconds a tombstone purge waits for the peers to pass its horizon.",
+							"When they have not, no tombstone is purged this time.",
+							&mm_purge_wait,
+							60, 0, 3600,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("multimaster");
 
 	mm_catalog_init();
@@ -119,12 +138,7 @@ mm_check_policy(PG_FUNCTION_ARGS)
 Datum
 mm_invalidate_cache(PG_FUNCTION_ARGS)
 {
-	Oid			relid = mm_catalog_relid("nodes", false);
-	Oid			floors = mm_catalog_relid("tombstone_floors", true);
-
-	CacheInvalidateRelcacheByRelid(relid);
-	if (OidIsValid(floors))
-		CacheInvalidateRelcacheByRelid(floors);
+	mm_invalidate_caches();
 	PG_RETURN_VOID();
 }
 
