@@ -588,6 +588,37 @@ COMMENT ON FUNCTION multimaster.tombstone_key(regclass, text[]) IS
   'How a key of a table (one text value per primary key column, read in this session''s settings) is named in multimaster.tombstones';
 REVOKE ALL ON FUNCTION multimaster.tombstone_key(regclass, text[]) FROM PUBLIC;
 
+CREATE FUNCTION multimaster._row_version(tbl regclass, key text[],
+                                         OUT origin integer, OUT version bigint,
+                                         OUT generation bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mm_row_version'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster._row_version(regclass, text[]) IS
+  'Internal: the version of the row of a key on this node (clock as raw microseconds), NULLs if none';
+REVOKE ALL ON FUNCTION multimaster._row_version(regclass, text[]) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._resolve_unique_local(tbl regclass, loser text[],
+                                                  loser_origin integer, loser_version bigint,
+                                                  loser_generation bigint, winner text[])
+RETURNS text
+AS 'MODULE_PATHNAME', 'mm_resolve_unique_local'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster._resolve_unique_local(regclass, text[], integer, bigint, bigint, text[]) IS
+  'Internal: on this node, deletes the losing row of a unique conflict with a tombstone past its version (or writes the tombstone ahead of it)';
+REVOKE ALL ON FUNCTION multimaster._resolve_unique_local(regclass, text[], integer, bigint, bigint, text[]) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.resolve_unique_conflict(tbl regclass, key_a text[], key_b text[])
+RETURNS TABLE (node_id integer, node_name text, kept text, deleted text, action text)
+AS 'MODULE_PATHNAME', 'mm_resolve_unique_conflict'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.resolve_unique_conflict(regclass, text[], text[]) IS
+  'Two rows with different primary keys and the same secondary unique value: keeps the one the table''s policy prefers and deletes the other on every node (the stopped links resume)';
+REVOKE ALL ON FUNCTION multimaster.resolve_unique_conflict(regclass, text[], text[]) FROM PUBLIC;
+
 CREATE FUNCTION multimaster._check_table(tbl regclass)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_check_table'

@@ -368,6 +368,57 @@ apply_error_callback(void *arg)
 			   info->table_name, mm_keyref_text(info->ref), info->origin);
 }
 
+/*
+ * An incoming row that takes a secondary unique value another row here holds
+ * (two nodes inserted different primary keys with the same unique value)
+ * cannot be decided by key: stop with both rows, both nodes and the call
+ * that resolves it, rather than the bare unique violation.  'self' is the
+ * row an update replaces (NULL for an insert).  An insert that races with
+ * this check still ends in the bare violation, under the apply context.
+ */
+static void
+check_secondary_unique(MMExec *ex, const MMRelInfo *info, TupleTableSlot *slot,
+					   ItemPointer self, MMKeyRef *ref, const MMVersion *remote)
+{
+	ResultRelInfo *rri = ex->rri;
+	Relation	rel = rri->ri_RelationDesc;
+	int			i;
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	idx = rri->ri_IndexRelationDescs[i];
+		ItemPointerData conflict;
+		TupleTableSlot *other;
+		MMVersion	held;
+
+		if (idx == NULL || !idx->rd_index->indisunique || idx->rd_index->indisprimary ||
+			!idx->rd_index->indimmediate || !idx->rd_index->indisvalid)
+			continue;
+		if (ExecCheckIndexConstraints(rri, slot, ex->estate, &conflict,
+									  list_make1_oid(RelationGetRelid(idx))))
+			continue;
+		if (self && ItemPointerEquals(&conflict, self))
+			continue;
+		other = table_slot_create(rel, &ex->estate->es_tupleTable);
+		if (!table_tuple_fetch_row_version(rel, &conflict, SnapshotAny, other))
+			continue;
+		mm_version_from_slot(other, info, &held);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("the row of %s with key %s from node %d and the row with key %s written on node %d have the same value in unique index \"%s\"",
+						info->table_name, mm_keyref_text(ref), remote->origin,
+						mm_key_text(&info->key, other), held.origin,
+						RelationGetRelationName(idx)),
+				 errdetail("Two nodes wrote different primary keys with the same unique value; the link from node %d stops here until one of the two rows goes.",
+						   remote->origin),
+				 errhint("SELECT * FROM multimaster.resolve_unique_conflict(%s, %s, %s); keeps the row the table's policy prefers and deletes the other on every node.",
+						 quote_literal_cstr(info->table_name),
+						 mm_key_array_literal(&info->key, slot),
+						 mm_key_array_literal(&info->key, other)),
+				 errtableconstraint(rel, RelationGetRelationName(idx))));
+	}
+}
+
 /* Put version 'v' into the version columns of 'slot'. */
 static void
 set_slot_version(TupleTableSlot *slot, const MMRelInfo *info, const MMVersion *v)
@@ -468,6 +519,9 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 						mm_log_conflict(info->table_name, mm_keyref_text(ref), KIND_FOR(&remote),
 										"apply_remote", &local, localslot,
 										&remote, slot);
+					if (stamp == NULL && !is_tombstone)
+						check_secondary_unique(&ex, info, slot, &localslot->tts_tid,
+											   ref, &remote);
 					EvalPlanQualSetSlot(&ex.epq, localslot);
 					ExecSimpleRelationUpdate(ex.rri, ex.estate, &ex.epq,
 											 localslot, slot);
@@ -514,6 +568,8 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				set_slot_version(slot, info, &remote);
 			}
 
+			if (stamp == NULL && !is_tombstone)
+				check_secondary_unique(&ex, info, slot, NULL, ref, &remote);
 			if (try_insert(&ex, slot, info->pk_index, !is_tombstone))
 			{
 				result = MM_UPSERT_INSERTED;

@@ -410,6 +410,85 @@ mm_key_text(const MMKeyInfo *key, TupleTableSlot *slot)
 	return buf.data;
 }
 
+/*
+ * The key as an SQL text array, ARRAY['v1', 'v2'], one element per key
+ * column in its output form: for messages that tell the user what to call
+ * (the functions taking a key read it back with the columns' input
+ * functions).
+ */
+char *
+mm_key_array_literal(const MMKeyInfo *key, TupleTableSlot *slot)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ARRAY[");
+	for (i = 0; i < key->ncols; i++)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, key->cols[i].attnum, &isnull);
+
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, isnull ? "NULL" :
+							   quote_literal_cstr(OutputFunctionCall(&key->cols[i].out, d)));
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
+ * A virtual slot of 'rel' holding the key given as one text value per key
+ * column (read with the columns' input functions and this session's
+ * settings); the other columns are NULL.  The caller drops the slot.
+ */
+TupleTableSlot *
+mm_key_slot_from_text(Relation rel, const MMKeyInfo *key, ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	TupleTableSlot *slot;
+	int			i;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("a key must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &nelems);
+	if (nelems != key->ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("primary key of \"%s\" has %d columns, %d values given",
+						RelationGetRelationName(rel), key->ncols, nelems)));
+
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+		slot->tts_isnull[i] = true;
+	for (i = 0; i < key->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+											  key->cols[i].attnum - 1);
+		Oid			infunc,
+					ioparam;
+
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("primary key values must not be NULL")));
+		getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+		slot->tts_values[key->cols[i].attnum - 1] =
+			OidInputFunctionCall(infunc, TextDatumGetCString(elems[i]),
+								 ioparam, att->atttypmod);
+		slot->tts_isnull[key->cols[i].attnum - 1] = false;
+	}
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
 void
 mm_keyref_init(MMKeyRef *ref, const MMKeyInfo *key, TupleTableSlot *slot)
 {

@@ -14,6 +14,7 @@
 #include "access/htup.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/rel.h"
 
 /* One column of a primary key, with the functions of its operator class. */
@@ -70,6 +71,9 @@ extern bool mm_key_equal(const MMKeyInfo *key,
 extern bool mm_key_equal_slots(const MMKeyInfo *key, TupleTableSlot *a,
 							   TupleTableSlot *b);
 extern char *mm_key_text(const MMKeyInfo *key, TupleTableSlot *slot);
+extern char *mm_key_array_literal(const MMKeyInfo *key, TupleTableSlot *slot);
+extern TupleTableSlot *mm_key_slot_from_text(Relation rel, const MMKeyInfo *key,
+											  ArrayType *arr);
 
 extern char *mm_table_ident(Oid nspid, const char *relname);
 extern uint32 mm_table_hash(const char *ident);

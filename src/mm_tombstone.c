@@ -313,9 +313,6 @@ mm_tombstone_key(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *elems;
-	bool	   *elem_nulls;
-	int			nelems;
 	Relation	rel;
 	Oid			pk_index;
 	MMKeyInfo	key;
@@ -324,7 +321,6 @@ mm_tombstone_key(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 	HeapTuple	result;
-	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &rdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -337,36 +333,7 @@ mm_tombstone_key(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
 	mm_key_build(&key, rel, pk_index, true, CurrentMemoryContext);
 
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &elem_nulls, &nelems);
-	if (nelems != key.ncols)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("primary key of \"%s\" has %d columns, %d values given",
-						RelationGetRelationName(rel), key.ncols, nelems)));
-
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
-	ExecClearTuple(slot);
-	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
-		slot->tts_isnull[i] = true;
-	for (i = 0; i < key.ncols; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
-											  key.cols[i].attnum - 1);
-		Oid			infunc,
-					ioparam;
-
-		if (elem_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("primary key values must not be NULL")));
-		getTypeInputInfo(att->atttypid, &infunc, &ioparam);
-		slot->tts_values[key.cols[i].attnum - 1] =
-			OidInputFunctionCall(infunc, TextDatumGetCString(elems[i]),
-								 ioparam, att->atttypmod);
-		slot->tts_isnull[key.cols[i].attnum - 1] = false;
-	}
-	ExecStoreVirtualTuple(slot);
+	slot = mm_key_slot_from_text(rel, &key, arr);
 
 	values[0] = CStringGetTextDatum(mm_table_ident(RelationGetNamespace(rel),
 												   RelationGetRelationName(rel)));

@@ -25,7 +25,7 @@ my @nodes = map { new_node("sp$_") } 1 .. 3;
 my ($n1, $n2, $n3) = @nodes;
 
 my @types = qw(name text oid int4 int8 bool regclass pg_lsn timestamptz interval
-  bytea);
+  bytea tid xid);
 my @pairs = ((map { [ $_, $_ ] } @types),
 	[ 'name', 'text' ], [ 'text', 'name' ], [ 'oid', 'int4' ], [ 'int4', 'oid' ],
 	[ 'regclass', 'oid' ], [ 'oid', 'regclass' ],
@@ -69,7 +69,10 @@ for my $f (
 	[ 'set_config', 'name, name, bool', 'text' ],
 	[ 'current_database', 'int4', 'name' ],
 	[ 'now', 'int4', 'timestamptz' ],
-	[ 'clock_timestamp', 'int4', 'timestamptz' ])
+	[ 'clock_timestamp', 'int4', 'timestamptz' ],
+	[ 'concat', 'name, oid', 'text' ],
+	[ 'unnest', 'name', 'text' ],
+	[ 'pg_current_wal_insert_lsn', 'int4', 'pg_lsn' ])
 {
 	my ($name, $args, $ret) = @$f;
 	$plant .= qq{
@@ -114,6 +117,7 @@ $n1->safe_psql('postgres', "INSERT INTO t VALUES (1, 'a')");
 $n2->safe_psql('postgres', "UPDATE t SET v = 'b' WHERE id = 1");
 $n3->safe_psql('postgres', "DELETE FROM t WHERE id = 1");
 $n1->safe_psql('postgres', "INSERT INTO t VALUES (2, 'c')");
+$n2->safe_psql('postgres', "INSERT INTO t VALUES (3, 'd')");
 wait_sync(@nodes);
 
 my @calls = (
@@ -125,7 +129,8 @@ my @calls = (
 	"SELECT multimaster.add_table_mesh('clean.u')",
 	"SELECT multimaster.remove_table_mesh('clean.u')",
 	'SELECT multimaster.purge_tombstones(interval \'0\')',
-	"SELECT * FROM multimaster.tombstone_key('clean.t', '1')");
+	"SELECT * FROM multimaster.tombstone_key('clean.t', '1')",
+	"SELECT * FROM multimaster.resolve_unique_conflict('clean.t', ARRAY['2'], ARRAY['3'])");
 for my $sql (@calls)
 {
 	($rc, $out, $err) = as_dba($n1, $hostile . $sql);
