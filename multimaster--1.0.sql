@@ -86,9 +86,10 @@ SELECT pg_catalog.pg_extension_config_dump('multimaster.tombstone_floors', '');
  */
 CREATE UNLOGGED TABLE multimaster.apply_progress (
     origin              text NOT NULL,      -- replication origin, pg_<subscription oid>
-    remote_commit_time  timestamptz NOT NULL,
+    remote_commit_time  timestamptz,
     remote_lsn          pg_lsn,
-    updated_at          timestamptz NOT NULL
+    updated_at          timestamptz NOT NULL,
+    deadlocks           bigint NOT NULL DEFAULT 0  -- times the apply worker was a deadlock's victim
 );
 COMMENT ON TABLE multimaster.apply_progress IS
   'Per apply worker: the peer''s commit time of the last transaction applied here (updated at most once a second)';
@@ -958,7 +959,8 @@ SELECT n.node_id,
        coalesce(ss.apply_error_count, 0) + coalesce(ss.sync_error_count, 0) AS errors,
        p.error                           AS last_error,
        (SELECT count(*) FROM multimaster.conflicts c
-         WHERE c.remote_origin = n.node_id)  AS conflicts
+         WHERE c.remote_origin = n.node_id)  AS conflicts,
+       coalesce(ap.deadlocks, 0)         AS deadlocks
   FROM pg_catalog.pg_subscription s
   JOIN pg_catalog.pg_database d ON d.oid = s.subdbid AND d.datname = pg_catalog.current_database()
   LEFT JOIN multimaster.nodes n

@@ -47,6 +47,8 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "replication/origin.h"
+#include "replication/worker_internal.h"
+#include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
@@ -80,6 +82,14 @@ typedef struct MMExec
  * transaction commits (the commit time is known only then), at most once
  * a second.
  */
+/* multimaster.apply_progress */
+#define Natts_progress				5
+#define Anum_progress_origin		1
+#define Anum_progress_commit_time	2
+#define Anum_progress_lsn			3
+#define Anum_progress_updated_at	4
+#define Anum_progress_deadlocks		5
+
 static bool applied_this_xact = false;
 static TimestampTz last_progress_write = 0;
 
@@ -89,51 +99,143 @@ mm_apply_note(void)
 	applied_this_xact = true;
 }
 
+/*
+ * Write this worker's row of multimaster.apply_progress (origin
+ * 'origin_name'): with 'now' set, the progress of the transaction about to
+ * commit; with 'deadlock', one more deadlock.  Only this worker writes its
+ * origin's row.
+ */
 static void
-write_apply_progress(TimestampTz now)
+apply_progress_write(const char *origin_name, TimestampTz now, bool deadlock)
 {
 	Oid			relid = mm_catalog_relid("apply_progress", true);
-	char	   *origin_name;
 	Relation	rel;
+	TupleDesc	desc;
 	TableScanDesc scan;
 	HeapTuple	tup;
-	HeapTuple	newtup;
 	Snapshot	snap;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	Datum		values[Natts_progress];
+	bool		nulls[Natts_progress];
+	bool		replace[Natts_progress];
 	bool		done = false;
 
-	if (!OidIsValid(relid) ||
-		!replorigin_by_oid(replorigin_session_origin, true, &origin_name))
+	if (!OidIsValid(relid))
 		return;
-
-	values[0] = CStringGetTextDatum(origin_name);
-	values[1] = TimestampTzGetDatum(replorigin_session_origin_timestamp);
-	values[2] = LSNGetDatum(replorigin_session_origin_lsn);
-	nulls[2] = XLogRecPtrIsInvalid(replorigin_session_origin_lsn);
-	values[3] = TimestampTzGetDatum(now);
+	memset(nulls, false, sizeof(nulls));
+	memset(replace, false, sizeof(replace));
+	values[Anum_progress_origin - 1] = CStringGetTextDatum(origin_name);
+	if (now != 0)
+	{
+		values[Anum_progress_commit_time - 1] = TimestampTzGetDatum(replorigin_session_origin_timestamp);
+		values[Anum_progress_lsn - 1] = LSNGetDatum(replorigin_session_origin_lsn);
+		nulls[Anum_progress_lsn - 1] = XLogRecPtrIsInvalid(replorigin_session_origin_lsn);
+		values[Anum_progress_updated_at - 1] = TimestampTzGetDatum(now);
+		replace[Anum_progress_commit_time - 1] = replace[Anum_progress_lsn - 1] =
+			replace[Anum_progress_updated_at - 1] = true;
+	}
+	else
+	{
+		nulls[Anum_progress_commit_time - 1] = nulls[Anum_progress_lsn - 1] = true;
+		values[Anum_progress_updated_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	}
+	values[Anum_progress_deadlocks - 1] = Int64GetDatum(deadlock ? 1 : 0);
 
 	rel = table_open(relid, RowExclusiveLock);
-	newtup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	desc = RelationGetDescr(rel);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = table_beginscan(rel, snap, 0, NULL);
 	while (!done && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+		Datum		d = heap_getattr(tup, Anum_progress_origin, desc, &isnull);
 
 		if (!isnull && strcmp(TextDatumGetCString(d), origin_name) == 0)
 		{
-			/* only this worker writes its origin's row */
-			simple_heap_update(rel, &tup->t_self, newtup);
+			if (deadlock)
+			{
+				d = heap_getattr(tup, Anum_progress_deadlocks, desc, &isnull);
+				values[Anum_progress_deadlocks - 1] =
+					Int64GetDatum((isnull ? 0 : DatumGetInt64(d)) + 1);
+				replace[Anum_progress_deadlocks - 1] = true;
+			}
+			simple_heap_update(rel, &tup->t_self,
+							   heap_modify_tuple(tup, desc, values, nulls, replace));
 			done = true;
 		}
 	}
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
 	if (!done)
-		simple_heap_insert(rel, newtup);
+		simple_heap_insert(rel, heap_form_tuple(desc, values, nulls));
 	table_close(rel, NoLock);
+}
+
+static void
+write_apply_progress(TimestampTz now)
+{
+	char	   *origin_name;
+
+	if (replorigin_by_oid(replorigin_session_origin, true, &origin_name))
+		apply_progress_write(origin_name, now, false);
+}
+
+/*
+ * Deadlocks of the apply worker with local sessions: when the worker is the
+ * victim, its transaction fails and it restarts after
+ * wal_retrieve_retry_interval.  multimaster.status counts them
+ * (apply_progress.deadlocks).  The error ends the process, so the count is
+ * written on the way out: the log hook notes the deadlock, and an exit
+ * callback (run before the ones that release the worker's slot and
+ * origin) aborts the failed transaction and records it in a new one,
+ * without the replication origin, which must not advance past the
+ * transaction that failed.
+ */
+static emit_log_hook_type prev_emit_log_hook = NULL;
+static RepOriginId deadlock_origin = InvalidRepOriginId;
+
+static void
+record_deadlock_at_exit(int code, Datum arg)
+{
+	RepOriginId origin = deadlock_origin;
+
+	if (origin == InvalidRepOriginId)
+		return;
+	deadlock_origin = InvalidRepOriginId;
+	AbortOutOfAnyTransaction();
+	replorigin_session_origin = InvalidRepOriginId;
+	replorigin_session_origin_lsn = InvalidXLogRecPtr;
+	replorigin_session_origin_timestamp = 0;
+	PG_TRY();
+	{
+		char	   *origin_name;
+
+		StartTransactionCommand();
+		if (replorigin_by_oid(origin, true, &origin_name))
+			apply_progress_write(origin_name, 0, true);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* a count is not worth a second error on the way out */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+}
+
+static void
+apply_emit_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= ERROR && edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED &&
+		MyLogicalRepWorker != NULL && replorigin_session_origin != InvalidRepOriginId &&
+		deadlock_origin == InvalidRepOriginId)
+	{
+		deadlock_origin = replorigin_session_origin;
+		before_shmem_exit(record_deadlock_at_exit, (Datum) 0);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
 }
 
 static void
@@ -160,6 +262,8 @@ void
 mm_apply_init(void)
 {
 	RegisterXactCallback(apply_xact_callback, NULL);
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = apply_emit_log_hook;
 }
 
 /*

@@ -1,7 +1,7 @@
 -- pgTAP: the mesh API contract and rules every function of the extension
 -- follows (privileges, pinned search_path, comments).
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 
 SELECT has_function('multimaster', 'create_mesh', ARRAY['text[]'], 'create_mesh(text[]) exists');
 SELECT has_function('multimaster', 'subscribe', ARRAY['text', 'boolean'], 'subscribe(text, boolean) exists');
@@ -15,11 +15,15 @@ SELECT function_returns('multimaster', 'wait_for_sync', ARRAY['interval'], 'bool
 SELECT has_function('multimaster', 'compare_table', ARRAY['regclass'], 'compare_table(regclass) exists');
 SELECT has_function('multimaster', 'broadcast_ddl', ARRAY['text'], 'broadcast_ddl(text) exists');
 SELECT has_function('multimaster', 'stagger_sequence', ARRAY['regclass', 'integer'], 'stagger_sequence(regclass, integer) exists');
+SELECT has_function('multimaster', 'resolve_unique_conflict', ARRAY['regclass', 'text[]', 'text[]'],
+                    'resolve_unique_conflict(regclass, text[], text[]) exists');
+SELECT function_privs_are('multimaster', 'resolve_unique_conflict', ARRAY['regclass', 'text[]', 'text[]'],
+                          'public', ARRAY[]::name[], 'PUBLIC cannot execute resolve_unique_conflict()');
 SELECT has_view('multimaster', 'status', 'view multimaster.status exists');
 SELECT columns_are('multimaster', 'status',
     ARRAY['node_id', 'node_name', 'subscription', 'enabled', 'worker_pid',
           'received_lsn', 'applied_lsn', 'lag_bytes', 'lag', 'slot_retained_bytes',
-          'errors', 'last_error', 'conflicts'],
+          'errors', 'last_error', 'conflicts', 'deadlocks'],
     'multimaster.status has one column per documented field');
 SELECT is(pg_get_function_arguments('multimaster.wait_for_sync(interval)'::regprocedure),
           'timeout interval DEFAULT ''00:01:00''::interval',
