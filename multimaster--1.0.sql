@@ -256,6 +256,8 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    r record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster') THEN
         CREATE PUBLICATION multimaster WITH (publish = 'insert, update, delete');
@@ -265,10 +267,19 @@ BEGIN
                       AND schemaname = 'multimaster' AND tablename = 'tombstones') THEN
         ALTER PUBLICATION multimaster ADD TABLE multimaster.tombstones;
     END IF;
+    -- a publication dropped by remove_node() comes back with what this
+    -- node has registered, or its writes would silently stay here
+    FOR r IN SELECT t.relid FROM multimaster.tables t
+              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+                                  JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+                                 WHERE p.pubname = 'multimaster' AND pr.prrelid = t.relid)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER PUBLICATION multimaster ADD TABLE %s', r.relid::regclass);
+    END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._ensure_publication() IS
-  'Internal: creates publication multimaster (insert, update, delete) with the tombstone table if missing';
+  'Internal: creates publication multimaster (insert, update, delete) with the tombstone table and the registered tables if missing';
 REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
 
 CREATE FUNCTION multimaster._schedule_refresh(tbl regclass)

@@ -140,11 +140,27 @@ wait_sync($n1, $n2);
 wait_converged('t', $n1, $n2);
 is($n3->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id = 5'), 0, 'n3 no longer receives');
 
+# removed_node_publishes_again: n3 links up again; remove_node() dropped its
+# publication, and the one subscribe() recreates carries its registered
+# tables again, so its writes reach the others
+for my $k (1, 2)
+{
+	$n3->safe_psql('postgres', 'SELECT multimaster.subscribe(' . sql_literal($dsns[ $k - 1 ]) . ')');
+	$nodes[ $k - 1 ]->safe_psql('postgres', 'SELECT multimaster.subscribe(' . sql_literal($dsns[2]) . ')');
+}
+is( $n3->safe_psql('postgres',
+		"SELECT count(*) FROM pg_publication_tables WHERE pubname = 'multimaster' AND tablename = 't'"),
+	'1', 'the recreated publication of n3 carries t');
+$n3->safe_psql('postgres', "INSERT INTO t VALUES (6, 'from n3 again')");
+wait_sync(@nodes);
+is($_->safe_psql('postgres', 'SELECT v FROM t WHERE id = 6'), 'from n3 again',
+	'n3\'s write reaches ' . $_->name) for ($n1, $n2);
+
 # drop_mesh: the classic recipe's cleanup in one call.
 $n2->safe_psql('postgres', 'SELECT multimaster.drop_mesh()');
 is(mm_objects($_), 'slots=0 subs=0 pubs=0', 'drop_mesh left nothing on ' . $_->name)
   for ($n1, $n2);
 is($n1->safe_psql('postgres', 'SELECT multimaster.local_node_id()'), 1, 'identities stay');
-is($n1->safe_psql('postgres', 'SELECT count(*) FROM t'), 5, 'data stays');
+is($n1->safe_psql('postgres', 'SELECT count(*) FROM t'), 6, 'data stays');
 
 done_testing();
