@@ -1,4 +1,7 @@
-/* multimaster--1.0.sql */
+/* multimaster--1.0.sql
+ *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION multimaster" to load this file. \quit

@@ -3,6 +3,8 @@
  * mm_apply.c
  *		Deciding and applying an incoming row: find by key, compare, write.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * PostgreSQL 15 applies a replicated UPDATE only when the row exists, and a
  * replicated INSERT of an existing key fails.  The output plugin therefore
  * ships every UPDATE of a replicated table as the full new row, and the

@@ -3,6 +3,8 @@
  * mm_apply.h
  *		Deciding and applying an incoming row: find by key, compare, write.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_apply.h
  *

@@ -3,6 +3,8 @@
  * mm_catalog.c
  *		Node registry (multimaster.nodes) and per-relation trigger state.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * The trigger runs for every replicated row, so nothing here may cost a
  * catalog lookup per row: node priorities and everything derived from a
  * relation and its trigger arguments are computed once per backend and

@@ -3,6 +3,8 @@
  * mm_catalog.h
  *		Node registry and per-relation trigger state, cached per backend.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_catalog.h
  *

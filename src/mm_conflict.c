@@ -3,6 +3,8 @@
  * mm_conflict.c
  *		The conflict log (multimaster.conflicts).
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * A change is logged when it meets a version it does not descend from:
  * the incoming and local versions were written concurrently, as far as
  * generations tell (the loser's generation is not below the winner's).

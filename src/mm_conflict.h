@@ -3,6 +3,8 @@
  * mm_conflict.h
  *		The conflict log (multimaster.conflicts).
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_conflict.h
  *

@@ -3,6 +3,8 @@
  * mm_key.c
  *		Primary-key identity: equality, hashing, a fixed encoding, locks.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * A tombstone must name its key so that every node, whatever its session
  * settings, finds it again for every value its primary key considers equal.
  * Text from output functions cannot do that: TimeZone, DateStyle,

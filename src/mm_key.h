@@ -3,6 +3,8 @@
  * mm_key.h
  *		Primary-key identity: equality, hashing, a fixed encoding, locks.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_key.h
  *

@@ -4,6 +4,8 @@
  *		Building and taking down the mesh: identities, publication, slots,
  *		subscriptions, on every node, over libpq.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * Every ordered pair of nodes (publisher P, subscriber S) gets one logical
  * slot on P, created with the multimaster output plugin, and one
  * subscription on S using it, both named multimaster_<P>_<S>.  The plugin

@@ -3,6 +3,8 @@
  * mm_mesh.h
  *		Building and taking down the mesh.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_mesh.h
  *

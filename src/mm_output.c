@@ -3,6 +3,8 @@
  * mm_output.c
  *		The "multimaster" logical decoding output plugin.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * A thin layer over pgoutput: it loads pgoutput's own callbacks and keeps
  * its protocol and options, so the stock apply worker consumes it through
  * an ordinary subscription whose slot was created with this plugin.  It

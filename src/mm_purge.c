@@ -4,6 +4,8 @@
  *		Tombstone purge that cannot bring a deleted row back, and the
  *		background worker that runs it.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * A tombstone T of key K on this node N may go only once no write of K
  * older than T can still arrive here.  Writes reach N only from the node
  * that made them (the plugin ships a node's own changes only), and a node

@@ -3,6 +3,8 @@
  * mm_purge.h
  *		Tombstone purge behind a horizon every peer has passed.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_purge.h
  *

@@ -3,6 +3,8 @@
  * mm_refresh.c
  *		Subscription refresh after multimaster.add_table(), in the background.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * A table added to a publication replicates only once each subscriber has
  * run ALTER SUBSCRIPTION ... REFRESH PUBLICATION.  That statement cannot
  * run inside a function, and it is useless before the registering

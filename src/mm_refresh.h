@@ -3,6 +3,8 @@
  * mm_refresh.h
  *		Subscription refresh after multimaster.add_table(), in the background.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_refresh.h
  *

@@ -3,6 +3,8 @@
  * mm_remote.c
  *		libpq connections from a backend to the nodes of the mesh.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * Mesh setup runs every statement, on this node too, through its own libpq
  * connection in autocommit mode: slot creation and subscription DDL must not
  * run inside the caller's transaction, and each step must be visible to the

@@ -3,6 +3,8 @@
  * mm_remote.h
  *		libpq connections from a backend to the nodes of the mesh.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_remote.h
  *

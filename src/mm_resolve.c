@@ -3,6 +3,8 @@
  * mm_resolve.c
  *		Resolving a secondary unique conflict by the table's policy.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * Two nodes that insert different primary keys with the same value of
  * another unique key stop each other's links: neither row can be applied
  * where the other is (the apply path says so, naming both rows, both

@@ -3,6 +3,8 @@
  * mm_status.c
  *		Watching the mesh: peer slots, waiting for sync, comparing tables.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * "Synced with a peer" is judged on the peer: its slot for this node has
  * confirmed (the apply worker here reports only what it has applied and
  * flushed) a position at or past the peer's WAL position at the time of

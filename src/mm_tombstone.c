@@ -3,6 +3,8 @@
  * mm_tombstone.c
  *		Tombstones: the versions of deleted keys.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * A DELETE message carries only a key, so a delete would otherwise have no
  * version to compare.  The local delete writes (table, key, version) into
  * multimaster.tombstones in the same transaction; the tombstone row is

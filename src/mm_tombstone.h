@@ -3,6 +3,8 @@
  * mm_tombstone.h
  *		Tombstones: the versions of deleted keys.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_tombstone.h
  *

@@ -3,6 +3,8 @@
  * mm_trigger.c
  *		The row triggers: stamp local writes, resolve replicated ones.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * multimaster.conflict_trigger() fires BEFORE INSERT OR UPDATE OR DELETE
  * FOR EACH ROW, enabled ALWAYS so that it also fires in the apply worker.
  * Which side of a write we are on is told by the session's replication

@@ -3,6 +3,8 @@
  * mm_version.c
  *		Row versions, the hybrid logical clock, and the policies' orders.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * Convergence rests on two properties established here:
  *
  *	1. Each policy is a total order over versions, so "keep the greater

@@ -3,6 +3,8 @@
  * mm_version.h
  *		Row versions, the hybrid logical clock, and the policies' orders.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * IDENTIFICATION
  *		src/mm_version.h
  *

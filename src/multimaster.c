@@ -3,6 +3,8 @@
  * multimaster.c
  *		Module initialization, configuration, small SQL-callable helpers.
  *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
  * One shared library plays three roles: the row triggers (mm_trigger.c),
  * the logical decoding output plugin (mm_output.c), and the SQL functions
  * that build and inspect the mesh.  It needs no shared_preload_libraries:
