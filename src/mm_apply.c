@@ -694,3 +694,36 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	exec_end(&ex);
 	return result;
 }
+
+/*
+ * An applied tombstone removes the row of its key when the row is older,
+ * deleting it as the apply worker would (the row's own triggers, the
+ * multimaster one included, decide and log as for an incoming DELETE).
+ * The DELETE that travels behind a tombstone then finds nothing left to
+ * do.  It matters when no DELETE follows, or when it went ahead: a table
+ * copy brings tombstones without their DELETEs, and while a subscription
+ * still copies the tombstone table, its DELETEs of an already copied table
+ * arrive without their tombstones, so a concurrent older write from
+ * another node could otherwise come back once the tombstone is there.
+ */
+void
+mm_apply_tombstone_to_row(Relation rel, const MMRelInfo *info,
+						  TupleTableSlot *keyslot, const MMVersion *tomb)
+{
+	MMExec		ex;
+	TupleTableSlot *localslot;
+	MMVersion	local;
+
+	exec_begin(&ex, rel, info);
+	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
+	if (mm_find_by_key(rel, info, LockTupleExclusive, keyslot, localslot) == MM_FOUND_LOCKED)
+	{
+		mm_version_from_slot(localslot, info, &local);
+		if (mm_version_cmp(tomb, &local, info) > 0)
+		{
+			EvalPlanQualSetSlot(&ex.epq, localslot);
+			ExecSimpleRelationDelete(ex.rri, ex.estate, &ex.epq, localslot);
+		}
+	}
+	exec_end(&ex);
+}

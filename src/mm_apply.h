@@ -53,6 +53,8 @@ typedef enum MMFound
 extern MMFound mm_find_by_key(Relation rel, const MMRelInfo *info,
 							  LockTupleMode mode, TupleTableSlot *searchslot,
 							  TupleTableSlot *outslot);
+extern void mm_apply_tombstone_to_row(Relation rel, const MMRelInfo *info,
+									  TupleTableSlot *keyslot, const MMVersion *tomb);
 extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,
 								TupleTableSlot *newslot, MMKeyRef *ref,
 								bool is_tombstone, const MMLocalStamp *stamp);

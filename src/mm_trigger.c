@@ -278,9 +278,13 @@ mm_conflict_trigger(PG_FUNCTION_ARGS)
 	return local_write(td, info);
 }
 
-/* Lock, if it exists, the row of table 'owner' whose key is encoded in 'key_data'. */
+/*
+ * Lock, if it exists, the row of table 'owner' whose key is encoded in
+ * 'key_data'; with 'apply', once the tombstone is stored, delete that row
+ * if the key's tombstone is newer (see mm_apply_tombstone_to_row).
+ */
 static void
-lock_owner_row(Oid owner, bytea *key_data)
+owner_row(Oid owner, bytea *key_data, bool apply)
 {
 	Relation	orel = try_table_open(owner, RowExclusiveLock);
 	Trigger    *trigger = NULL;
@@ -305,7 +309,17 @@ lock_owner_row(Oid owner, bytea *key_data)
 	keyslot = MakeSingleTupleTableSlot(RelationGetDescr(orel), &TTSOpsVirtual);
 	rowslot = table_slot_create(orel, NULL);
 	mm_key_decode(&oinfo->key, key_data, keyslot);
-	(void) mm_find_by_key(orel, oinfo, LockTupleExclusive, keyslot, rowslot);
+	if (!apply)
+		(void) mm_find_by_key(orel, oinfo, LockTupleExclusive, keyslot, rowslot);
+	else
+	{
+		MMKeyRef	ref;
+		MMVersion	tomb;
+
+		mm_keyref_init(&ref, &oinfo->key, keyslot);
+		if (mm_tombstone_find(oinfo, &ref, &tomb))
+			mm_apply_tombstone_to_row(orel, oinfo, keyslot, &tomb);
+	}
 	ExecDropSingleTupleTableSlot(rowslot);
 	ExecDropSingleTupleTableSlot(keyslot);
 	table_close(orel, NoLock);
@@ -362,7 +376,7 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 		 * would deadlock with it.
 		 */
 		if (OidIsValid(owner))
-			lock_owner_row(owner, DatumGetByteaPP(td->tg_trigslot->tts_values[Anum_tomb_key_data - 1]));
+			owner_row(owner, DatumGetByteaPP(td->tg_trigslot->tts_values[Anum_tomb_key_data - 1]), false);
 
 		/* the key's writers wait for this tombstone (see mm_key.c) */
 		mm_key_lock(mm_table_hash(table_ident),
@@ -371,7 +385,9 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 		memset(&ref, 0, sizeof(ref));
 		d = slot_getattr(td->tg_trigslot, Anum_tomb_key, &isnull);
 		ref.text = isnull ? pstrdup("") : TextDatumGetCString(d);
-		(void) mm_upsert(td->tg_relation, &info, td->tg_trigslot, &ref, true, NULL);
+		if (mm_upsert(td->tg_relation, &info, td->tg_trigslot, &ref, true, NULL) != MM_UPSERT_SKIPPED_EQUAL &&
+			OidIsValid(owner))
+			owner_row(owner, DatumGetByteaPP(td->tg_trigslot->tts_values[Anum_tomb_key_data - 1]), true);
 		return PointerGetDatum(NULL);
 	}
 
