@@ -17,7 +17,8 @@ OBJS = \
 	src/mm_status.o \
 	src/mm_refresh.o \
 	src/mm_purge.o \
-	src/mm_resolve.o
+	src/mm_resolve.o \
+	src/mm_join.o
 
 DATA = multimaster--1.0.sql
 PGFILEDESC = "multimaster - active-active logical replication"

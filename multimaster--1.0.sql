@@ -864,6 +864,15 @@ COMMENT ON FUNCTION multimaster.create_mesh(text[]) IS
   'Builds a full mesh over the listed nodes (this one included): node ids 1..N in array order where unset, publication, one multimaster slot and subscription per ordered pair, initial data from the first node; idempotent, checks every node first';
 REVOKE ALL ON FUNCTION multimaster.create_mesh(text[]) FROM PUBLIC;
 
+CREATE FUNCTION multimaster.join_mesh(peer_dsn text, node_name text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mm_join_mesh'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.join_mesh(text, text) IS
+  'Run on a new node (extension and empty tables present): joins the mesh of the given node while it takes writes, copying the data from that node; returns this node''s id';
+REVOKE ALL ON FUNCTION multimaster.join_mesh(text, text) FROM PUBLIC;
+
 CREATE FUNCTION multimaster.subscribe(peer_dsn text, copy_data boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_subscribe'

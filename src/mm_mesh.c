@@ -64,12 +64,8 @@ typedef struct Undo
 	char	   *arg;
 } Undo;
 
-#define UNDO_SQL			0
-#define UNDO_SUBSCRIPTION	1
-#define UNDO_SLOT			2
-
-static void
-require_superuser(const char *what)
+void
+mm_require_superuser(const char *what)
 {
 	if (!superuser())
 		ereport(ERROR,
@@ -139,8 +135,8 @@ plugin_allowed(const char *setting)
  * publisher: it will serve n-1 subscribers; subscriber: it will run n-1
  * apply workers.
  */
-static void
-probe_node(MeshNode *node, int n)
+void
+mm_probe_node(MeshNode *node, int n)
 {
 	PGresult   *res;
 	int			needed = n - 1;
@@ -254,8 +250,8 @@ probe_node(MeshNode *node, int n)
 						0, NULL) != NULL;
 }
 
-static void
-add_undo(List **undo, MMRemote *r, int kind, const char *arg)
+void
+mm_add_undo(List **undo, MMRemote *r, int kind, const char *arg)
 {
 	Undo	   *u = palloc(sizeof(Undo));
 
@@ -321,8 +317,8 @@ drop_slot(MMRemote *r, const char *name)
 	return false;
 }
 
-static void
-run_undo(List *undo)
+void
+mm_run_undo(List *undo)
 {
 	int			i;
 
@@ -347,8 +343,8 @@ run_undo(List *undo)
 	}
 }
 
-static void
-register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
+void
+mm_register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
 			  const char *dsn)
 {
 	char		idbuf[16],
@@ -365,8 +361,8 @@ register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
 						   4, params));
 }
 
-static void
-create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
+void
+mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 {
 	char	   *name = mm_link_name(pub->id, sub->id);
 	const char *params[1] = {name};
@@ -376,7 +372,7 @@ create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 		PQclear(mm_remote_exec(&pub->r,
 							   "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'multimaster')",
 							   1, params));
-		add_undo(undo, &pub->r, UNDO_SLOT, name);
+		mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
 		pub->slots = lappend(pub->slots, name);
 	}
 
@@ -390,17 +386,17 @@ create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 									   quote_literal_cstr(name),
 									   copy_data ? "true" : "false"),
 							  psprintf("CREATE SUBSCRIPTION %s", quote_identifier(name)));
-		add_undo(undo, &sub->r, UNDO_SUBSCRIPTION, name);
+		mm_add_undo(undo, &sub->r, UNDO_SUBSCRIPTION, name);
 		sub->subs = lappend(sub->subs, name);
 	}
 }
 
-static void
-ensure_publication(MeshNode *node, List **undo)
+void
+mm_ensure_publication(MeshNode *node, List **undo)
 {
 	PQclear(mm_remote_exec(&node->r, "SELECT multimaster._ensure_publication()", 0, NULL));
 	if (!node->had_publication)
-		add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS multimaster");
+		mm_add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS multimaster");
 }
 
 void
@@ -429,7 +425,7 @@ mm_close_nodes(MeshNode *nodes, int n)
 			MemoryContextSwitchTo(ctx_); \
 			edata_ = CopyErrorData(); \
 			FlushErrorState(); \
-			run_undo(undo); \
+			mm_run_undo(undo); \
 			mm_close_nodes(nodes, n); \
 			ReThrowError(edata_); \
 		} \
@@ -437,8 +433,8 @@ mm_close_nodes(MeshNode *nodes, int n)
 	} while (0)
 
 /* Every node of a mesh runs the same version of the extension. */
-static void
-check_same_version(MeshNode *nodes, int n)
+void
+mm_check_same_version(MeshNode *nodes, int n)
 {
 	int			i;
 
@@ -467,7 +463,7 @@ assign_identities(MeshNode *nodes, int n)
 		nodes[i].name = psprintf("node%d", nodes[i].id);
 		nodes[i].priority = 0;
 	}
-	check_same_version(nodes, n);
+	mm_check_same_version(nodes, n);
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 		{
@@ -551,6 +547,75 @@ connect_dsns(ArrayType *arr, int *n_out)
 }
 
 /*
+ * Wait until every slot of 'targets' has confirmed its target, or the
+ * deadline.  False, with *why set, when a slot is missing, a node cannot be
+ * asked, or the deadline passes.
+ */
+bool
+mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
+		   TimestampTz deadline, char **why)
+{
+	for (;;)
+	{
+		int			pending = 0;
+		int			i;
+
+		for (i = 0; i < ntargets; i++)
+		{
+			MMSlotTarget *t = &targets[i];
+			MeshNode   *node = &nodes[t->node];
+			const char *params[2];
+			char	   *err = NULL;
+			PGresult   *res;
+
+			if (t->done)
+				continue;
+			params[0] = t->slot;
+			params[1] = psprintf("%X/%X", LSN_FORMAT_ARGS(t->target));
+			res = mm_remote_query(&node->r,
+								  "SELECT confirmed_flush_lsn OPERATOR(pg_catalog.>=) $2::pg_catalog.pg_lsn, "
+								  "confirmed_flush_lsn::pg_catalog.text "
+								  "FROM pg_catalog.pg_replication_slots "
+								  "WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+								  2, params, &err);
+			if (res == NULL)
+			{
+				*why = psprintf("node %d (\"%s\") could not be asked: %s",
+								node->id, node->name, err ? err : "unknown error");
+				return false;
+			}
+			if (PQntuples(res) == 0)
+			{
+				PQclear(res);
+				*why = psprintf("node %d (\"%s\") has no slot \"%s\"",
+								node->id, node->name, t->slot);
+				return false;
+			}
+			if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+				t->done = true;
+			else if (GetCurrentTimestamp() >= deadline)
+			{
+				*why = psprintf("slot \"%s\" on node %d (\"%s\") has confirmed %s, not yet %s",
+								t->slot, node->id, node->name,
+								PQgetisnull(res, 0, 1) ? "nothing" : PQgetvalue(res, 0, 1),
+								psprintf("%X/%X", LSN_FORMAT_ARGS(t->target)));
+				PQclear(res);
+				return false;
+			}
+			else
+				pending++;
+			PQclear(res);
+		}
+		if (pending == 0)
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * multimaster.create_mesh(dsns text[])
  */
 Datum
@@ -563,7 +628,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 				j;
 	List	   *undo = NIL;
 
-	require_superuser("create a multimaster mesh");
+	mm_require_superuser("create a multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.create_mesh()");
 
 	nodes = connect_dsns(arr, &n);
@@ -572,7 +637,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	WITH_UNDO(nodes, n, undo,
 			  {
 				  for (i = 0; i < n; i++)
-					  probe_node(&nodes[i], n);
+					  mm_probe_node(&nodes[i], n);
 				  assign_identities(nodes, n);
 			  });
 
@@ -591,7 +656,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 						  PQclear(mm_remote_exec(&nodes[i].r,
 												 "SELECT multimaster.init_node($1::int, $2)",
 												 2, params));
-						  add_undo(&undo, &nodes[i].r, UNDO_SQL,
+						  mm_add_undo(&undo, &nodes[i].r, UNDO_SQL,
 								   "DELETE FROM multimaster.nodes WHERE is_local; "
 								   "SELECT multimaster._invalidate_cache()");
 					  }
@@ -599,22 +664,22 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 				  for (i = 0; i < n; i++)
 					  for (j = 0; j < n; j++)
 					  {
-						  register_peer(&nodes[i].r, nodes[j].id, nodes[j].name,
+						  mm_register_peer(&nodes[i].r, nodes[j].id, nodes[j].name,
 										nodes[j].priority, nodes[j].dsn);
 						  /* a peer this call made known is forgotten again */
 						  if (i != j && !list_member_int(nodes[i].known_peers, nodes[j].id))
-							  add_undo(&undo, &nodes[i].r, UNDO_SQL,
+							  mm_add_undo(&undo, &nodes[i].r, UNDO_SQL,
 									   psprintf("DELETE FROM multimaster.nodes "
 												"WHERE node_id OPERATOR(pg_catalog.=) %d AND NOT is_local; "
 												"SELECT multimaster._invalidate_cache()",
 												nodes[j].id));
 					  }
 				  for (i = 0; i < n; i++)
-					  ensure_publication(&nodes[i], &undo);
+					  mm_ensure_publication(&nodes[i], &undo);
 				  for (i = 0; i < n; i++)
 					  for (j = 0; j < n; j++)
 						  if (i != j)
-							  create_link(&nodes[i], &nodes[j], i == 0, &undo);
+							  mm_create_link(&nodes[i], &nodes[j], i == 0, &undo);
 			  });
 
 	mm_close_nodes(nodes, n);
@@ -772,7 +837,7 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 				i;
 	List	   *undo = NIL;
 
-	require_superuser("refresh the multimaster mesh");
+	mm_require_superuser("refresh the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.refresh_mesh()");
 
 	nodes = mm_connect_known_nodes(&n, true);
@@ -792,8 +857,8 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
  * quoted: quote_ident() follows quote_all_identifiers, which may differ
  * between nodes.
  */
-static void
-check_same_table(MeshNode *nodes, int n, const char *relname)
+void
+mm_check_same_table(MeshNode *nodes, int n, const char *relname)
 {
 	const char *params[1] = {relname};
 	char	   *first = NULL;
@@ -819,7 +884,7 @@ check_same_table(MeshNode *nodes, int n, const char *relname)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("table %s does not exist on %s", relname, nodes[i].r.label),
-					 errhint("Create it on every node first (multimaster.broadcast_ddl() can), then call multimaster.add_table_mesh() again.")));
+					 errhint("Create it on every node first (multimaster.broadcast_ddl() can), then try again.")));
 		if (first == NULL)
 			first = cols;
 		else if (strcmp(first, cols) != 0)
@@ -828,7 +893,7 @@ check_same_table(MeshNode *nodes, int n, const char *relname)
 					 errmsg("table %s has other columns on %s than on %s",
 							relname, nodes[i].r.label, nodes[0].r.label),
 					 errdetail("%s: %s; %s: %s.", nodes[0].r.label, first, nodes[i].r.label, cols),
-					 errhint("Make the table the same on every node, then call multimaster.add_table_mesh() again.")));
+					 errhint("Make the table the same on every node, then try again.")));
 	}
 }
 
@@ -846,7 +911,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 				i;
 	List	   *undo = NIL;
 
-	require_superuser("register a table with multimaster");
+	mm_require_superuser("register a table with multimaster");
 	PreventInTransactionBlock(true, "multimaster.add_table_mesh()");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -861,7 +926,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	nodes = mm_connect_known_nodes(&n, false);
 	WITH_UNDO(nodes, n, undo,
 			  {
-				  check_same_table(nodes, n, relname);
+				  mm_check_same_table(nodes, n, relname);
 				  for (i = 0; i < n; i++)
 				  {
 					  /* refreshed below, once registered everywhere */
@@ -920,7 +985,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 				i;
 	List	   *undo = NIL;
 
-	require_superuser("unregister a table from multimaster");
+	mm_require_superuser("unregister a table from multimaster");
 	PreventInTransactionBlock(true, "multimaster.remove_table_mesh()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -962,8 +1027,8 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 }
 
 /* Take down every link of a node (and, with its publication, all of it). */
-static void
-drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
+void
+mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
 {
 	List	   *names;
 	ListCell   *lc;
@@ -1007,7 +1072,7 @@ mm_drop_mesh(PG_FUNCTION_ARGS)
 	int			n,
 				i;
 
-	require_superuser("drop the multimaster mesh");
+	mm_require_superuser("drop the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.drop_mesh()");
 
 	nodes = mm_connect_known_nodes(&n, true);
@@ -1015,10 +1080,10 @@ mm_drop_mesh(PG_FUNCTION_ARGS)
 	{
 		/* subscriptions first everywhere, so that slots become inactive */
 		for (i = 0; i < n; i++)
-			drop_node_links(&nodes[i].r, 0, false);
+			mm_drop_node_links(&nodes[i].r, 0, false);
 		for (i = 0; i < n; i++)
 		{
-			drop_node_links(&nodes[i].r, 0, true);
+			mm_drop_node_links(&nodes[i].r, 0, true);
 			if (nodes[i].r.conn)
 				(void) mm_remote_try(&nodes[i].r,
 									 "DELETE FROM multimaster.nodes WHERE NOT is_local", 0, NULL);
@@ -1044,7 +1109,7 @@ mm_remove_node(PG_FUNCTION_ARGS)
 				i;
 	int32		target_id = 0;
 
-	require_superuser("remove a node from the multimaster mesh");
+	mm_require_superuser("remove a node from the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.remove_node()");
 
 	nodes = mm_connect_known_nodes(&n, true);
@@ -1070,14 +1135,14 @@ mm_remove_node(PG_FUNCTION_ARGS)
 
 		/* the removed node stops receiving, the others stop receiving from it */
 		for (i = 0; i < n; i++)
-			drop_node_links(&nodes[i].r, nodes[i].id == target_id ? 0 : target_id, false);
+			mm_drop_node_links(&nodes[i].r, nodes[i].id == target_id ? 0 : target_id, false);
 		for (i = 0; i < n; i++)
 		{
 			if (nodes[i].r.conn == NULL)
 				continue;
 			if (nodes[i].id == target_id)
 			{
-				drop_node_links(&nodes[i].r, 0, true);
+				mm_drop_node_links(&nodes[i].r, 0, true);
 				(void) mm_remote_try(&nodes[i].r,
 									 "DELETE FROM multimaster.nodes WHERE NOT is_local", 0, NULL);
 			}
@@ -1106,7 +1171,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	MeshNode	nodes[2];
 	List	   *undo = NIL;
 
-	require_superuser("subscribe to a multimaster peer");
+	mm_require_superuser("subscribe to a multimaster peer");
 	PreventInTransactionBlock(true, "multimaster.subscribe()");
 
 	memset(nodes, 0, sizeof(nodes));
@@ -1121,9 +1186,9 @@ mm_subscribe(PG_FUNCTION_ARGS)
 				  mm_remote_connect(&nodes[1].r, peer_dsn, "the peer", false, NULL);
 				  nodes[1].r.label = psprintf("the peer (%s:%s)", PQhost(nodes[1].r.conn),
 											  PQport(nodes[1].r.conn));
-				  probe_node(&nodes[0], 2);
-				  probe_node(&nodes[1], 2);
-				  check_same_version(nodes, 2);
+				  mm_probe_node(&nodes[0], 2);
+				  mm_probe_node(&nodes[1], 2);
+				  mm_check_same_version(nodes, 2);
 				  if (!nodes[0].had_identity)
 					  ereport(ERROR,
 							  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1145,12 +1210,12 @@ mm_subscribe(PG_FUNCTION_ARGS)
 									  nodes[0].id),
 							   errhint("Every node of a mesh needs its own id.")));
 
-				  register_peer(&nodes[0].r, nodes[1].id, nodes[1].name, nodes[1].priority,
+				  mm_register_peer(&nodes[0].r, nodes[1].id, nodes[1].name, nodes[1].priority,
 								peer_dsn);
-				  register_peer(&nodes[1].r, nodes[0].id, nodes[0].name, nodes[0].priority,
+				  mm_register_peer(&nodes[1].r, nodes[0].id, nodes[0].name, nodes[0].priority,
 								NULL);
-				  ensure_publication(&nodes[1], &undo);
-				  create_link(&nodes[1], &nodes[0], copy_data, &undo);
+				  mm_ensure_publication(&nodes[1], &undo);
+				  mm_create_link(&nodes[1], &nodes[0], copy_data, &undo);
 			  });
 	mm_close_nodes(nodes, 2);
 	PG_RETURN_VOID();
@@ -1170,7 +1235,7 @@ mm_unsubscribe(PG_FUNCTION_ARGS)
 	int32		local_id = mm_local_node_id(false);
 	bool		reachable;
 
-	require_superuser("unsubscribe from a multimaster peer");
+	mm_require_superuser("unsubscribe from a multimaster peer");
 	PreventInTransactionBlock(true, "multimaster.unsubscribe()");
 
 	mm_remote_connect(&self, mm_self_dsn(), "this node", false, NULL);
@@ -1234,7 +1299,7 @@ mm_broadcast_ddl(PG_FUNCTION_ARGS)
 				i;
 	StringInfoData done;
 
-	require_superuser("broadcast a command to the multimaster mesh");
+	mm_require_superuser("broadcast a command to the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.broadcast_ddl()");
 
 	initStringInfo(&done);

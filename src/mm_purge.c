@@ -81,21 +81,6 @@ int			mm_purge_wait = 60;
 PG_FUNCTION_INFO_V1(mm_purge_tombstones);
 PGDLLEXPORT void mm_purge_worker_main(Datum main_arg);
 
-/* a slot on node 'node' that must confirm 'target' */
-typedef struct SlotTarget
-{
-	int			node;			/* index into the MeshNode array */
-	char	   *slot;
-	XLogRecPtr	target;
-	bool		done;
-} SlotTarget;
-
-static char *
-lsn_text(XLogRecPtr lsn)
-{
-	return psprintf("%X/%X", LSN_FORMAT_ARGS(lsn));
-}
-
 static XLogRecPtr
 lsn_parse(const char *s)
 {
@@ -150,75 +135,6 @@ peers_without_dsn(void)
 }
 
 /*
- * Wait until every slot of 'targets' has confirmed its target, or the
- * deadline.  False, with *why set, when a slot is missing, a node cannot be
- * asked, or the deadline passes.
- */
-static bool
-wait_slots(MeshNode *nodes, SlotTarget *targets, int ntargets,
-		   TimestampTz deadline, char **why)
-{
-	for (;;)
-	{
-		int			pending = 0;
-		int			i;
-
-		for (i = 0; i < ntargets; i++)
-		{
-			SlotTarget *t = &targets[i];
-			MeshNode   *node = &nodes[t->node];
-			const char *params[2];
-			char	   *err = NULL;
-			PGresult   *res;
-
-			if (t->done)
-				continue;
-			params[0] = t->slot;
-			params[1] = lsn_text(t->target);
-			res = mm_remote_query(&node->r,
-								  "SELECT confirmed_flush_lsn OPERATOR(pg_catalog.>=) $2::pg_catalog.pg_lsn, "
-								  "confirmed_flush_lsn::pg_catalog.text "
-								  "FROM pg_catalog.pg_replication_slots "
-								  "WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
-								  2, params, &err);
-			if (res == NULL)
-			{
-				*why = psprintf("node %d (\"%s\") could not be asked: %s",
-								node->id, node->name, err ? err : "unknown error");
-				return false;
-			}
-			if (PQntuples(res) == 0)
-			{
-				PQclear(res);
-				*why = psprintf("node %d (\"%s\") has no slot \"%s\"",
-								node->id, node->name, t->slot);
-				return false;
-			}
-			if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-				t->done = true;
-			else if (GetCurrentTimestamp() >= deadline)
-			{
-				*why = psprintf("slot \"%s\" on node %d (\"%s\") has confirmed %s, not yet %s",
-								t->slot, node->id, node->name,
-								PQgetisnull(res, 0, 1) ? "nothing" : PQgetvalue(res, 0, 1),
-								lsn_text(t->target));
-				PQclear(res);
-				return false;
-			}
-			else
-				pending++;
-			PQclear(res);
-		}
-		if (pending == 0)
-			return true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/*
  * The two conditions of the file header, for every peer.  Called inside
  * SPI, after the snapshot of the tombstones to purge was taken.
  */
@@ -229,7 +145,7 @@ horizon_passed(MeshNode *nodes, int n, char **why)
 													   mm_purge_wait * 1000L);
 	XLogRecPtr	own = GetXLogInsertRecPtr();
 	XLogRecPtr *held = palloc0(n * sizeof(XLogRecPtr));
-	SlotTarget *targets = palloc0(n * n * sizeof(SlotTarget));
+	MMSlotTarget *targets = palloc0(n * n * sizeof(MMSlotTarget));
 	int			ntargets = 0;
 	int			self = -1;
 	int			q,
@@ -275,7 +191,7 @@ horizon_passed(MeshNode *nodes, int n, char **why)
 			targets[ntargets].target = held[q];
 			ntargets++;
 		}
-	if (!wait_slots(nodes, targets, ntargets, deadline, why))
+	if (!mm_wait_slots(nodes, targets, ntargets, deadline, why))
 		return false;
 
 	/* 2. this node has what every peer wrote before that */
@@ -295,7 +211,7 @@ horizon_passed(MeshNode *nodes, int n, char **why)
 		targets[ntargets].done = false;
 		ntargets++;
 	}
-	return wait_slots(nodes, targets, ntargets, deadline, why);
+	return mm_wait_slots(nodes, targets, ntargets, deadline, why);
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "mm_conflict.h"
 #include "mm_tombstone.h"
 #include "mm_version.h"
+#include "mm_mesh.h"
 #include "mm_purge.h"
 #include "mm_refresh.h"
 #include "mm_remote.h"
@@ -113,6 +114,15 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("multimaster.node_dsn",
+							   "Connection string by which the other nodes reach this one, for join_mesh().",
+							   "Empty: the address this node's connection to the peer comes from, or this server's socket directory.",
+							   &mm_node_dsn,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multimaster");
 
