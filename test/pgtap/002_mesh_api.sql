@@ -1,7 +1,7 @@
 -- pgTAP: the mesh API contract and rules every function of the extension
 -- follows (privileges, pinned search_path, comments).
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 
 SELECT has_function('multimaster', 'create_mesh', ARRAY['text[]'], 'create_mesh(text[]) exists');
 SELECT has_function('multimaster', 'subscribe', ARRAY['text', 'boolean'], 'subscribe(text, boolean) exists');
@@ -19,6 +19,9 @@ SELECT has_function('multimaster', 'resolve_unique_conflict', ARRAY['regclass', 
                     'resolve_unique_conflict(regclass, text[], text[]) exists');
 SELECT function_privs_are('multimaster', 'resolve_unique_conflict', ARRAY['regclass', 'text[]', 'text[]'],
                           'public', ARRAY[]::name[], 'PUBLIC cannot execute resolve_unique_conflict()');
+SELECT has_function('multimaster', 'join_mesh', ARRAY['text', 'text'], 'join_mesh(text, text) exists');
+SELECT function_privs_are('multimaster', 'join_mesh', ARRAY['text', 'text'],
+                          'public', ARRAY[]::name[], 'PUBLIC cannot execute join_mesh()');
 SELECT has_view('multimaster', 'status', 'view multimaster.status exists');
 SELECT columns_are('multimaster', 'status',
     ARRAY['node_id', 'node_name', 'subscription', 'enabled', 'worker_pid',
