@@ -39,6 +39,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 #include "mm_catalog.h"
@@ -1098,6 +1100,60 @@ mm_drop_mesh(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Before its links go, the removed node's stream is cut at one position for
+ * all: its publication stops publishing (a change committed after that is
+ * decoded with the new publication and sent to nobody), then every other
+ * node applies everything before the cut.  Without it, the last writes of
+ * the removed node would reach some nodes and not others, and they would
+ * stay different (no node relays another's writes).  When the node cannot
+ * be reached, the others may hold different subsets of its last writes:
+ * say so.
+ */
+static void
+cut_node_stream(MeshNode *nodes, int n, int32 target_id)
+{
+	MeshNode   *target = NULL;
+	MMSlotTarget *targets = palloc0(n * sizeof(MMSlotTarget));
+	int			ntargets = 0;
+	char	   *why = NULL;
+	char	   *lsn;
+	XLogRecPtr	cut;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (nodes[i].id == target_id)
+			target = &nodes[i];
+	if (target == NULL || target->r.conn == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("node %d cannot be reached: the other nodes may hold different parts of its last writes",
+						target_id),
+				 errhint("Compare the tables with multimaster.compare_table() once it is removed.")));
+		return;
+	}
+	PQclear(mm_remote_exec(&target->r, "ALTER PUBLICATION multimaster SET (publish = '')", 0, NULL));
+	lsn = mm_remote_value(&target->r, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text",
+						  0, NULL);
+	cut = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));
+	for (i = 0; i < n; i++)
+	{
+		if (&nodes[i] == target || nodes[i].r.conn == NULL)
+			continue;
+		targets[ntargets].node = target - nodes;
+		targets[ntargets].slot = mm_link_name(target_id, nodes[i].id);
+		targets[ntargets].target = cut;
+		ntargets++;
+	}
+	if (!mm_wait_slots(nodes, targets, ntargets,
+					   TimestampTzPlusMilliseconds(GetCurrentTimestamp(), mm_remote_timeout * 1000L),
+					   &why))
+		ereport(WARNING,
+				(errmsg("not every node has applied the last writes of node %d", target_id),
+				 errdetail_internal("%s", why),
+				 errhint("Compare the tables with multimaster.compare_table() once it is removed.")));
+}
+
+/*
  * multimaster.remove_node(node_name text)
  */
 Datum
@@ -1132,6 +1188,8 @@ mm_remove_node(PG_FUNCTION_ARGS)
 
 		snprintf(idbuf, sizeof(idbuf), "%d", target_id);
 		params[0] = idbuf;
+
+		cut_node_stream(nodes, n, target_id);
 
 		/* the removed node stops receiving, the others stop receiving from it */
 		for (i = 0; i < n; i++)
