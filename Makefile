@@ -18,7 +18,8 @@ OBJS = \
 	src/mm_refresh.o \
 	src/mm_purge.o \
 	src/mm_resolve.o \
-	src/mm_join.o
+	src/mm_join.o \
+	src/mm_ids.o
 
 DATA = multimaster--1.0.sql
 PGFILEDESC = "multimaster - active-active logical replication"
@@ -26,7 +27,7 @@ PGFILEDESC = "multimaster - active-active logical replication"
 REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
 	tombstone_identity purge_keeps_order ordinary_statements \
 	alter_table_rules one_node_settings relcache_memory user_clock_bounds \
-	late_tombstone
+	late_tombstone global_ids
 REGRESS_OPTS = --inputdir=. --dbname=multimaster_regression
 ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete
 ISOLATION_OPTS = --inputdir=test/isolation --dbname=multimaster_isolation

@@ -1022,6 +1022,22 @@ COMMENT ON FUNCTION multimaster.broadcast_ddl(text) IS
   'Runs one SQL command on every node of the mesh, this one included, in node id order; stops at the first node where it fails';
 REVOKE ALL ON FUNCTION multimaster.broadcast_ddl(text) FROM PUBLIC;
 
+CREATE FUNCTION multimaster.global_id()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mm_global_id'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION multimaster.global_id() IS
+  'A mesh-wide unique 64-bit id ordered by time (milliseconds, node, session slot, counter), for a key column''s DEFAULT';
+
+CREATE FUNCTION multimaster.global_id_parts(id bigint, OUT made_at timestamptz,
+                                            OUT node_id integer, OUT slot integer,
+                                            OUT counter integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mm_global_id_parts'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster.global_id_parts(bigint) IS
+  'What a global id is made of: when, on which node, by which session slot';
+
 CREATE FUNCTION multimaster.stagger_sequence(seq regclass, max_nodes integer DEFAULT 16)
 RETURNS bigint
 LANGUAGE plpgsql
