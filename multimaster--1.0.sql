@@ -117,6 +117,20 @@ CREATE TABLE multimaster.conflicts (
 COMMENT ON TABLE multimaster.conflicts IS
   'Conflict log: every incoming change that met a version it did not descend from, and how it was resolved';
 REVOKE ALL ON multimaster.conflicts FROM PUBLIC;
+CREATE INDEX conflicts_logged_at ON multimaster.conflicts (logged_at);
+
+/*
+ * Conflicts logged per peer (the writer of the incoming change), since the
+ * log began: multimaster.status reads it instead of counting a log that
+ * may hold millions of rows.  A purge of the log does not lower it.
+ */
+CREATE TABLE multimaster.conflict_counts (
+    remote_origin  integer NOT NULL PRIMARY KEY,  -- 0: no known writer
+    conflicts      bigint NOT NULL
+);
+COMMENT ON TABLE multimaster.conflict_counts IS
+  'Conflicts logged per peer since the log began (purges do not lower it)';
+REVOKE ALL ON multimaster.conflict_counts FROM PUBLIC;
 
 /* ------------------------------------------------------------------------
  * C entry points
@@ -816,6 +830,28 @@ COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
   'Removes this node''s tombstones older than the given age that every peer has passed (seen, and sent everything it wrote before); later writes still order after what was purged';
 REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;
 
+CREATE FUNCTION multimaster.purge_conflicts(older_than interval)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM multimaster._require_superuser('purge the multimaster conflict log');
+    IF older_than IS NULL OR older_than < interval '0' THEN
+        RAISE EXCEPTION 'retention must be a non-negative interval'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM multimaster.conflicts c WHERE c.logged_at < pg_catalog.now() - older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.purge_conflicts(interval) IS
+  'Removes conflict log entries older than the given age on this node (the per-peer counts of multimaster.status stay)';
+REVOKE ALL ON FUNCTION multimaster.purge_conflicts(interval) FROM PUBLIC;
+
 CREATE FUNCTION multimaster._register_peer(peer_id integer, peer_name text,
                                            peer_priority integer, peer_dsn text)
 RETURNS void
@@ -981,8 +1017,8 @@ SELECT n.node_id,
        p.retained_bytes                  AS slot_retained_bytes,
        coalesce(ss.apply_error_count, 0) + coalesce(ss.sync_error_count, 0) AS errors,
        p.error                           AS last_error,
-       (SELECT count(*) FROM multimaster.conflicts c
-         WHERE c.remote_origin = n.node_id)  AS conflicts,
+       coalesce((SELECT cc.conflicts FROM multimaster.conflict_counts cc
+                  WHERE cc.remote_origin = n.node_id), 0)  AS conflicts,
        coalesce(ap.deadlocks, 0)         AS deadlocks
   FROM pg_catalog.pg_subscription s
   JOIN pg_catalog.pg_database d ON d.oid = s.subdbid AND d.datname = pg_catalog.current_database()

@@ -28,6 +28,7 @@
 #include "utils/fmgroids.h"
 
 #include "mm_conflict.h"
+#include "mm_purge.h"
 
 bool		mm_log_conflicts = true;
 bool		mm_log_conflict_rows = false;
@@ -115,6 +116,7 @@ mm_log_conflict(const char *table_name, const char *key,
 		}
 	}
 
+	mm_purge_worker_ensure();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -125,12 +127,18 @@ mm_log_conflict(const char *table_name, const char *key,
 		INT4OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID};
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("INSERT INTO multimaster.conflicts "
+		/* the per-peer count keeps multimaster.status cheap on a long log */
+		plan = SPI_prepare("WITH c AS (INSERT INTO multimaster.conflicts "
 						   "(table_name, key, kind, resolution, "
 						   " local_origin, local_version, local_generation, "
 						   " remote_origin, remote_version, remote_generation, "
 						   " local_row, remote_row) "
-						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+						   "RETURNING remote_origin) "
+						   "INSERT INTO multimaster.conflict_counts AS cc (remote_origin, conflicts) "
+						   "SELECT coalesce(c.remote_origin, 0), 1 FROM c "
+						   "ON CONFLICT (remote_origin) DO UPDATE "
+						   "SET conflicts = cc.conflicts OPERATOR(pg_catalog.+) 1",
 						   LOG_NARGS, types);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare conflict log statement: %s",

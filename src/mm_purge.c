@@ -33,11 +33,12 @@
  * after it is back; the purge then removes nothing and says why.
  *
  * Background: with multimaster.tombstone_retention > 0, one worker per
- * database purges tombstones older than that.  It is started by the first
+ * database purges tombstones older than that (and, with
+ * multimaster.conflict_retention > 0, the conflict log too).  It is started by the first
  * tombstone written here (a local DELETE or one applied from a peer), at
  * most one per database (it holds a session advisory lock), and exits when
- * the extension is dropped or the retention set to 0; the next tombstone
- * written starts it again, also after a server restart.
+ * the extension is dropped or both retentions set to 0; the next tombstone
+ * or conflict written starts it again, also after a server restart.
  *
  * IDENTIFICATION
  *		src/mm_purge.c
@@ -73,6 +74,7 @@
 #include "mm_remote.h"
 
 int			mm_tombstone_retention = 7 * 24 * 3600;
+int			mm_conflict_retention = 30 * 24 * 3600;
 int			mm_purge_wait = 60;
 
 /* advisory lock class of the purge worker: one per database */
@@ -391,7 +393,7 @@ mm_purge_worker_ensure(void)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	if (mm_tombstone_retention <= 0 || !IsUnderPostmaster)
+	if ((mm_tombstone_retention <= 0 && mm_conflict_retention <= 0) || !IsUnderPostmaster)
 		return;
 	now = GetCurrentTimestamp();
 	if (last_check != 0 && now < TimestampTzPlusMilliseconds(last_check, 60 * 1000L))
@@ -448,14 +450,14 @@ mm_purge_worker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (mm_tombstone_retention <= 0)
+		if (mm_tombstone_retention <= 0 && mm_conflict_retention <= 0)
 			break;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		installed = OidIsValid(get_extension_oid("multimaster", true));
-		if (installed)
+		if (installed && mm_tombstone_retention > 0)
 		{
 			Interval	older_than;
 
@@ -464,14 +466,34 @@ mm_purge_worker_main(Datum main_arg)
 			pgstat_report_activity(STATE_RUNNING, "purging multimaster tombstones");
 			(void) mm_purge(&older_than, LOG);
 		}
+		if (installed && mm_conflict_retention > 0)
+		{
+			Oid			argtypes[1] = {INTERVALOID};
+			Datum		values[1];
+			Interval	older_than;
+
+			memset(&older_than, 0, sizeof(older_than));
+			older_than.time = (int64) mm_conflict_retention * USECS_PER_SEC;
+			values[0] = IntervalPGetDatum(&older_than);
+			pgstat_report_activity(STATE_RUNNING, "purging the multimaster conflict log");
+			SPI_connect();
+			if (SPI_execute_with_args("SELECT multimaster.purge_conflicts($1)", 1, argtypes,
+									  values, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not purge the conflict log");
+			SPI_finish();
+		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (!installed)
 			break;
 
-		/* purge again after half the retention, at most every 10 minutes */
-		sleep_ms = Min((long) mm_tombstone_retention * 500L, 600 * 1000L);
+		/* purge again after half the shorter retention, at most every 10 minutes */
+		sleep_ms = 600 * 1000L;
+		if (mm_tombstone_retention > 0)
+			sleep_ms = Min(sleep_ms, (long) mm_tombstone_retention * 500L);
+		if (mm_conflict_retention > 0)
+			sleep_ms = Min(sleep_ms, (long) mm_conflict_retention * 500L);
 		sleep_ms = Max(sleep_ms, 1000L);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);

@@ -16,6 +16,7 @@
 #include "datatype/timestamp.h"
 
 extern int	mm_tombstone_retention;
+extern int	mm_conflict_retention;
 extern int	mm_purge_wait;
 
 extern int64 mm_purge(Interval *older_than, int elevel);

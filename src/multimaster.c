@@ -106,6 +106,15 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("multimaster.conflict_retention",
+							"Age after which the background worker removes conflict log entries; 0 keeps them.",
+							NULL,
+							&mm_conflict_retention,
+							30 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("multimaster.purge_wait",
 							"Seconds a tombstone purge waits for the peers to pass its horizon.",
 							"When they have not, no tombstone is purged this time.",
