@@ -21,7 +21,7 @@ OBJS = \
 	src/mm_join.o \
 	src/mm_ids.o
 
-DATA = multimaster--1.0.sql
+DATA = multimaster--1.0.sql multimaster--1.0--1.1.sql
 PGFILEDESC = "multimaster - active-active logical replication"
 
 REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \

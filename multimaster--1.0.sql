@@ -89,10 +89,9 @@ SELECT pg_catalog.pg_extension_config_dump('multimaster.tombstone_floors', '');
  */
 CREATE UNLOGGED TABLE multimaster.apply_progress (
     origin              text NOT NULL,      -- replication origin, pg_<subscription oid>
-    remote_commit_time  timestamptz,
+    remote_commit_time  timestamptz NOT NULL,
     remote_lsn          pg_lsn,
-    updated_at          timestamptz NOT NULL,
-    deadlocks           bigint NOT NULL DEFAULT 0  -- times the apply worker was a deadlock's victim
+    updated_at          timestamptz NOT NULL
 );
 COMMENT ON TABLE multimaster.apply_progress IS
   'Per apply worker: the peer''s commit time of the last transaction applied here (updated at most once a second)';
@@ -117,20 +116,6 @@ CREATE TABLE multimaster.conflicts (
 COMMENT ON TABLE multimaster.conflicts IS
   'Conflict log: every incoming change that met a version it did not descend from, and how it was resolved';
 REVOKE ALL ON multimaster.conflicts FROM PUBLIC;
-CREATE INDEX conflicts_logged_at ON multimaster.conflicts (logged_at);
-
-/*
- * Conflicts logged per peer (the writer of the incoming change), since the
- * log began: multimaster.status reads it instead of counting a log that
- * may hold millions of rows.  A purge of the log does not lower it.
- */
-CREATE TABLE multimaster.conflict_counts (
-    remote_origin  integer NOT NULL PRIMARY KEY,  -- 0: no known writer
-    conflicts      bigint NOT NULL
-);
-COMMENT ON TABLE multimaster.conflict_counts IS
-  'Conflicts logged per peer since the log began (purges do not lower it)';
-REVOKE ALL ON multimaster.conflict_counts FROM PUBLIC;
 
 /* ------------------------------------------------------------------------
  * C entry points
@@ -273,8 +258,6 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-    r record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster') THEN
         CREATE PUBLICATION multimaster WITH (publish = 'insert, update, delete');
@@ -284,19 +267,10 @@ BEGIN
                       AND schemaname = 'multimaster' AND tablename = 'tombstones') THEN
         ALTER PUBLICATION multimaster ADD TABLE multimaster.tombstones;
     END IF;
-    -- a publication dropped by remove_node() comes back with what this
-    -- node has registered, or its writes would silently stay here
-    FOR r IN SELECT t.relid FROM multimaster.tables t
-              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
-                                  JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
-                                 WHERE p.pubname = 'multimaster' AND pr.prrelid = t.relid)
-    LOOP
-        EXECUTE pg_catalog.format('ALTER PUBLICATION multimaster ADD TABLE %s', r.relid::regclass);
-    END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._ensure_publication() IS
-  'Internal: creates publication multimaster (insert, update, delete) with the tombstone table and the registered tables if missing';
+  'Internal: creates publication multimaster (insert, update, delete) with the tombstone table if missing';
 REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
 
 CREATE FUNCTION multimaster._schedule_refresh(tbl regclass)
@@ -617,37 +591,6 @@ COMMENT ON FUNCTION multimaster.tombstone_key(regclass, text[]) IS
   'How a key of a table (one text value per primary key column, read in this session''s settings) is named in multimaster.tombstones';
 REVOKE ALL ON FUNCTION multimaster.tombstone_key(regclass, text[]) FROM PUBLIC;
 
-CREATE FUNCTION multimaster._row_version(tbl regclass, key text[],
-                                         OUT origin integer, OUT version bigint,
-                                         OUT generation bigint)
-RETURNS record
-AS 'MODULE_PATHNAME', 'mm_row_version'
-LANGUAGE C STABLE STRICT
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION multimaster._row_version(regclass, text[]) IS
-  'Internal: the version of the row of a key on this node (clock as raw microseconds), NULLs if none';
-REVOKE ALL ON FUNCTION multimaster._row_version(regclass, text[]) FROM PUBLIC;
-
-CREATE FUNCTION multimaster._resolve_unique_local(tbl regclass, loser text[],
-                                                  loser_origin integer, loser_version bigint,
-                                                  loser_generation bigint, winner text[])
-RETURNS text
-AS 'MODULE_PATHNAME', 'mm_resolve_unique_local'
-LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION multimaster._resolve_unique_local(regclass, text[], integer, bigint, bigint, text[]) IS
-  'Internal: on this node, deletes the losing row of a unique conflict with a tombstone past its version (or writes the tombstone ahead of it)';
-REVOKE ALL ON FUNCTION multimaster._resolve_unique_local(regclass, text[], integer, bigint, bigint, text[]) FROM PUBLIC;
-
-CREATE FUNCTION multimaster.resolve_unique_conflict(tbl regclass, key_a text[], key_b text[])
-RETURNS TABLE (node_id integer, node_name text, kept text, deleted text, action text)
-AS 'MODULE_PATHNAME', 'mm_resolve_unique_conflict'
-LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION multimaster.resolve_unique_conflict(regclass, text[], text[]) IS
-  'Two rows with different primary keys and the same secondary unique value: keeps the one the table''s policy prefers and deletes the other on every node (the stopped links resume)';
-REVOKE ALL ON FUNCTION multimaster.resolve_unique_conflict(regclass, text[], text[]) FROM PUBLIC;
-
 CREATE FUNCTION multimaster._check_table(tbl regclass)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mm_check_table'
@@ -823,34 +766,47 @@ ALTER EVENT TRIGGER multimaster_guard_always_triggers ENABLE ALWAYS;
 
 CREATE FUNCTION multimaster.purge_tombstones(older_than interval)
 RETURNS bigint
-LANGUAGE C
-SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'mm_purge_tombstones';
-COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
-  'Removes this node''s tombstones older than the given age that every peer has passed (seen, and sent everything it wrote before); later writes still order after what was purged';
-REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;
-
-CREATE FUNCTION multimaster.purge_conflicts(older_than interval)
-RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     n bigint;
 BEGIN
-    PERFORM multimaster._require_superuser('purge the multimaster conflict log');
+    PERFORM multimaster._require_superuser('purge multimaster tombstones');
     IF older_than IS NULL OR older_than < interval '0' THEN
         RAISE EXCEPTION 'retention must be a non-negative interval'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    DELETE FROM multimaster.conflicts c WHERE c.logged_at < pg_catalog.now() - older_than;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    /*
+     * What is purged raises the table's floor: a later write of any key of
+     * it orders after every purged tombstone, as it would have after the
+     * tombstone itself (peers may still hold it).
+     */
+    WITH gone AS (
+        DELETE FROM multimaster.tombstones t
+         WHERE t.mm_version OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) older_than)
+        RETURNING t.table_name, t.mm_version, t.mm_generation
+    ), per_table AS (
+        INSERT INTO multimaster.tombstone_floors AS f (table_name, mm_version, mm_generation)
+        SELECT g.table_name, pg_catalog.max(g.mm_version), pg_catalog.max(g.mm_generation)
+          FROM gone g
+         WHERE g.mm_version IS NOT NULL
+         GROUP BY g.table_name
+        ON CONFLICT ON CONSTRAINT tombstone_floors_pkey DO UPDATE
+           SET mm_version = GREATEST(f.mm_version, excluded.mm_version),
+               mm_generation = GREATEST(f.mm_generation, excluded.mm_generation)
+        RETURNING 1
+    )
+    SELECT pg_catalog.count(*) INTO n FROM gone;
+    IF n > 0 THEN
+        PERFORM multimaster._invalidate_cache();
+    END IF;
     RETURN n;
 END
 $fn$;
-COMMENT ON FUNCTION multimaster.purge_conflicts(interval) IS
-  'Removes conflict log entries older than the given age on this node (the per-peer counts of multimaster.status stay)';
-REVOKE ALL ON FUNCTION multimaster.purge_conflicts(interval) FROM PUBLIC;
+COMMENT ON FUNCTION multimaster.purge_tombstones(interval) IS
+  'Removes this node''s tombstones older than the given age (keep it longer than the worst replication lag); later writes still order after what was purged';
+REVOKE ALL ON FUNCTION multimaster.purge_tombstones(interval) FROM PUBLIC;
 
 CREATE FUNCTION multimaster._register_peer(peer_id integer, peer_name text,
                                            peer_priority integer, peer_dsn text)
@@ -899,15 +855,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.create_mesh(text[]) IS
   'Builds a full mesh over the listed nodes (this one included): node ids 1..N in array order where unset, publication, one multimaster slot and subscription per ordered pair, initial data from the first node; idempotent, checks every node first';
 REVOKE ALL ON FUNCTION multimaster.create_mesh(text[]) FROM PUBLIC;
-
-CREATE FUNCTION multimaster.join_mesh(peer_dsn text, node_name text DEFAULT NULL)
-RETURNS integer
-AS 'MODULE_PATHNAME', 'mm_join_mesh'
-LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION multimaster.join_mesh(text, text) IS
-  'Run on a new node (extension and empty tables present): joins the mesh of the given node while it takes writes, copying the data from that node; returns this node''s id';
-REVOKE ALL ON FUNCTION multimaster.join_mesh(text, text) FROM PUBLIC;
 
 CREATE FUNCTION multimaster.subscribe(peer_dsn text, copy_data boolean DEFAULT false)
 RETURNS void
@@ -1017,9 +964,8 @@ SELECT n.node_id,
        p.retained_bytes                  AS slot_retained_bytes,
        coalesce(ss.apply_error_count, 0) + coalesce(ss.sync_error_count, 0) AS errors,
        p.error                           AS last_error,
-       coalesce((SELECT cc.conflicts FROM multimaster.conflict_counts cc
-                  WHERE cc.remote_origin = n.node_id), 0)  AS conflicts,
-       coalesce(ap.deadlocks, 0)         AS deadlocks
+       (SELECT count(*) FROM multimaster.conflicts c
+         WHERE c.remote_origin = n.node_id)  AS conflicts
   FROM pg_catalog.pg_subscription s
   JOIN pg_catalog.pg_database d ON d.oid = s.subdbid AND d.datname = pg_catalog.current_database()
   LEFT JOIN multimaster.nodes n
@@ -1057,22 +1003,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.broadcast_ddl(text) IS
   'Runs one SQL command on every node of the mesh, this one included, in node id order; stops at the first node where it fails';
 REVOKE ALL ON FUNCTION multimaster.broadcast_ddl(text) FROM PUBLIC;
-
-CREATE FUNCTION multimaster.global_id()
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'mm_global_id'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION multimaster.global_id() IS
-  'A mesh-wide unique 64-bit id ordered by time (milliseconds, node, session slot, counter), for a key column''s DEFAULT';
-
-CREATE FUNCTION multimaster.global_id_parts(id bigint, OUT made_at timestamptz,
-                                            OUT node_id integer, OUT slot integer,
-                                            OUT counter integer)
-RETURNS record
-AS 'MODULE_PATHNAME', 'mm_global_id_parts'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION multimaster.global_id_parts(bigint) IS
-  'What a global id is made of: when, on which node, by which session slot';
 
 CREATE FUNCTION multimaster.stagger_sequence(seq regclass, max_nodes integer DEFAULT 16)
 RETURNS bigint

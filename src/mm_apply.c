@@ -144,6 +144,12 @@ apply_progress_write(const char *origin_name, TimestampTz now, bool deadlock)
 
 	rel = table_open(relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
+	if (desc->natts < Anum_progress_deadlocks && now == 0)
+	{
+		/* version 1.0 of the extension (rolling upgrade): no count kept */
+		table_close(rel, NoLock);
+		return;
+	}
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = table_beginscan(rel, snap, 0, NULL);
 	while (!done && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
@@ -153,7 +159,7 @@ apply_progress_write(const char *origin_name, TimestampTz now, bool deadlock)
 
 		if (!isnull && strcmp(TextDatumGetCString(d), origin_name) == 0)
 		{
-			if (deadlock)
+			if (deadlock && desc->natts >= Anum_progress_deadlocks)
 			{
 				d = heap_getattr(tup, Anum_progress_deadlocks, desc, &isnull);
 				values[Anum_progress_deadlocks - 1] =

@@ -33,7 +33,7 @@
 bool		mm_log_conflicts = true;
 bool		mm_log_conflict_rows = false;
 
-static SPIPlanPtr log_plan = NULL;
+static SPIPlanPtr log_plans[2] = {NULL, NULL};	/* without, with per-peer counts */
 
 #define LOG_NARGS 12
 
@@ -84,6 +84,7 @@ mm_log_conflict(const char *table_name, const char *key,
 	Datum		values[LOG_NARGS];
 	char		nulls[LOG_NARGS];
 	int			rc;
+	int			counted;
 
 	if (!mm_log_conflicts)
 		return;
@@ -120,7 +121,12 @@ mm_log_conflict(const char *table_name, const char *key,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (log_plan == NULL)
+	/*
+	 * Version 1.0 of the extension (before ALTER EXTENSION UPDATE, during a
+	 * rolling upgrade) has no per-peer counts yet: log without them.
+	 */
+	counted = OidIsValid(mm_catalog_relid("conflict_counts", true));
+	if (log_plans[counted] == NULL)
 	{
 		Oid			types[LOG_NARGS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 			INT4OID, TIMESTAMPTZOID, INT8OID,
@@ -128,7 +134,8 @@ mm_log_conflict(const char *table_name, const char *key,
 		SPIPlanPtr	plan;
 
 		/* the per-peer count keeps multimaster.status cheap on a long log */
-		plan = SPI_prepare("WITH c AS (INSERT INTO multimaster.conflicts "
+		plan = SPI_prepare(counted ?
+						   "WITH c AS (INSERT INTO multimaster.conflicts "
 						   "(table_name, key, kind, resolution, "
 						   " local_origin, local_version, local_generation, "
 						   " remote_origin, remote_version, remote_generation, "
@@ -138,17 +145,23 @@ mm_log_conflict(const char *table_name, const char *key,
 						   "INSERT INTO multimaster.conflict_counts AS cc (remote_origin, conflicts) "
 						   "SELECT coalesce(c.remote_origin, 0), 1 FROM c "
 						   "ON CONFLICT (remote_origin) DO UPDATE "
-						   "SET conflicts = cc.conflicts OPERATOR(pg_catalog.+) 1",
+						   "SET conflicts = cc.conflicts OPERATOR(pg_catalog.+) 1" :
+						   "INSERT INTO multimaster.conflicts "
+						   "(table_name, key, kind, resolution, "
+						   " local_origin, local_version, local_generation, "
+						   " remote_origin, remote_version, remote_generation, "
+						   " local_row, remote_row) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 						   LOG_NARGS, types);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare conflict log statement: %s",
 				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		log_plan = plan;
+		log_plans[counted] = plan;
 	}
 
-	rc = SPI_execute_plan(log_plan, values, nulls, false, 0);
+	rc = SPI_execute_plan(log_plans[counted], values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not log conflict: %s", SPI_result_code_string(rc));
 

@@ -466,7 +466,9 @@ mm_purge_worker_main(Datum main_arg)
 			pgstat_report_activity(STATE_RUNNING, "purging multimaster tombstones");
 			(void) mm_purge(&older_than, LOG);
 		}
-		if (installed && mm_conflict_retention > 0)
+		/* (version 1.0 of the extension, before its update, has no purge_conflicts) */
+		if (installed && mm_conflict_retention > 0 &&
+			OidIsValid(mm_catalog_relid("conflict_counts", true)))
 		{
 			Oid			argtypes[1] = {INTERVALOID};
 			Datum		values[1];

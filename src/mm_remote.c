@@ -499,6 +499,14 @@ mm_dsn_without_password(const char *dsn)
 	return buf.data;
 }
 
+/* multimaster._dsn_without_password(dsn text) returns text */
+PG_FUNCTION_INFO_V1(mm_dsn_without_password_sql);
+Datum
+mm_dsn_without_password_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(mm_dsn_without_password(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
 /*
  * A connection string for this very database, for when the mesh does not
  * know this node's own DSN: the first Unix socket directory (or localhost),
