@@ -32,12 +32,14 @@ SELECT is(pg_get_function_arguments('multimaster.wait_for_sync(interval)'::regpr
           'timeout interval DEFAULT ''00:01:00''::interval',
           'wait_for_sync waits 60 s by default');
 
--- every function but the triggers and two harmless readers is closed to PUBLIC
+-- every function but the triggers, two harmless readers and the id
+-- functions (for key defaults) is closed to PUBLIC
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text
       FROM pg_proc p
      WHERE p.pronamespace = 'multimaster'::regnamespace
-       AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id')
+       AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id',
+                             'global_id', 'global_id_parts')
        AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
 $$, 'no setup or mesh function is executable by PUBLIC');
 
@@ -68,13 +70,14 @@ SELECT throws_ok($$ SELECT multimaster.create_mesh(ARRAY['dbname=x', 'dbname=y']
     '25001', NULL, 'create_mesh refuses to run inside a transaction block');
 
 -- so do C functions that run SQL, here or on a peer (all but the row
--- triggers and two readers that run none)
+-- triggers and five that run none)
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
      WHERE p.pronamespace = 'multimaster'::regnamespace
        AND l.lanname = 'c'
-       AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id')
+       AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id',
+                             'global_id', 'global_id_parts', '_dsn_without_password')
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
 $$, 'every C function that runs SQL pins search_path');
 
