@@ -277,3 +277,62 @@ $fn$;
 COMMENT ON FUNCTION multimaster._after_alter() IS
   'Internal event trigger: after ALTER TABLE and ALTER SCHEMA, refuses what would break a registered table (primary key, version columns, the trigger, replica identity) and keeps its replica identity and tombstone names right';
 REVOKE ALL ON FUNCTION multimaster._after_alter() FROM PUBLIC;
+
+/*
+ * Schema changes made with replicate_ddl(), as applied on this node: which
+ * nodes have a change is what ddl_status() compares.
+ */
+CREATE TABLE multimaster.ddl_history (
+    ddl_id      text NOT NULL PRIMARY KEY,
+    command     text NOT NULL,
+    issued_by   integer,
+    applied_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE multimaster.ddl_history IS
+  'Schema changes made with multimaster.replicate_ddl(), as applied on this node';
+REVOKE ALL ON multimaster.ddl_history FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('multimaster.ddl_history', '');
+
+CREATE FUNCTION multimaster.replicate_ddl(command text, wait_for_sync boolean DEFAULT true)
+RETURNS text
+AS 'MODULE_PATHNAME', 'mm_replicate_ddl'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.replicate_ddl(text, boolean) IS
+  'Runs a schema change on every node (after they are in sync, by default), each in one transaction that records it; returns its id for ddl_status(), replicate_ddl_finish() and replicate_ddl_undo()';
+REVOKE ALL ON FUNCTION multimaster.replicate_ddl(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.replicate_ddl_finish(ddl_id text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mm_replicate_ddl_finish'
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.replicate_ddl_finish(text) IS
+  'Runs a recorded schema change on the nodes that do not have it yet; returns on how many';
+REVOKE ALL ON FUNCTION multimaster.replicate_ddl_finish(text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.replicate_ddl_undo(ddl_id text, command text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mm_replicate_ddl_undo'
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.replicate_ddl_undo(text, text) IS
+  'Runs an inverse command on the nodes that have a recorded schema change, and forgets the change there; returns on how many';
+REVOKE ALL ON FUNCTION multimaster.replicate_ddl_undo(text, text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.ddl_status()
+RETURNS TABLE (ddl_id text, command text, node_id integer, node_name text, applied_at timestamptz)
+AS 'MODULE_PATHNAME', 'mm_ddl_status'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.ddl_status() IS
+  'Every schema change recorded on any node, for every node: when it was applied there (NULL: not there)';
+REVOKE ALL ON FUNCTION multimaster.ddl_status() FROM PUBLIC;
+
+-- no SET clause: a procedure with one cannot end its transaction
+CREATE PROCEDURE multimaster.replicate_ddl_concurrently(command text)
+AS 'MODULE_PATHNAME', 'mm_replicate_ddl_concurrently'
+LANGUAGE C;
+COMMENT ON PROCEDURE multimaster.replicate_ddl_concurrently(text) IS
+  'replicate_ddl() for CREATE INDEX CONCURRENTLY and the like: ends its own transaction first, so that the command does not wait for it';
+REVOKE ALL ON PROCEDURE multimaster.replicate_ddl_concurrently(text) FROM PUBLIC;

@@ -1,7 +1,7 @@
 -- pgTAP: the mesh API contract and rules every function of the extension
 -- follows (privileges, pinned search_path, comments).
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 SELECT has_function('multimaster', 'create_mesh', ARRAY['text[]'], 'create_mesh(text[]) exists');
 SELECT has_function('multimaster', 'subscribe', ARRAY['text', 'boolean'], 'subscribe(text, boolean) exists');
@@ -22,6 +22,9 @@ SELECT function_privs_are('multimaster', 'resolve_unique_conflict', ARRAY['regcl
 SELECT has_function('multimaster', 'join_mesh', ARRAY['text', 'text'], 'join_mesh(text, text) exists');
 SELECT function_privs_are('multimaster', 'join_mesh', ARRAY['text', 'text'],
                           'public', ARRAY[]::name[], 'PUBLIC cannot execute join_mesh()');
+SELECT has_function('multimaster', 'replicate_ddl', ARRAY['text', 'boolean'], 'replicate_ddl(text, boolean) exists');
+SELECT function_privs_are('multimaster', 'replicate_ddl', ARRAY['text', 'boolean'],
+                          'public', ARRAY[]::name[], 'PUBLIC cannot execute replicate_ddl()');
 SELECT has_view('multimaster', 'status', 'view multimaster.status exists');
 SELECT columns_are('multimaster', 'status',
     ARRAY['node_id', 'node_name', 'subscription', 'enabled', 'worker_pid',
@@ -70,14 +73,17 @@ SELECT throws_ok($$ SELECT multimaster.create_mesh(ARRAY['dbname=x', 'dbname=y']
     '25001', NULL, 'create_mesh refuses to run inside a transaction block');
 
 -- so do C functions that run SQL, here or on a peer (all but the row
--- triggers and five that run none)
+-- triggers and five that run none, and replicate_ddl_concurrently: a
+-- procedure that ends its transaction cannot have a SET clause; its SQL is
+-- schema-qualified and its remote sessions pin the path)
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
      WHERE p.pronamespace = 'multimaster'::regnamespace
        AND l.lanname = 'c'
        AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id',
-                             'global_id', 'global_id_parts', '_dsn_without_password')
+                             'global_id', 'global_id_parts', '_dsn_without_password',
+                             'replicate_ddl_concurrently')
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
 $$, 'every C function that runs SQL pins search_path');
 
