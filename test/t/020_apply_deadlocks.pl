@@ -11,7 +11,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MMTest;
 
-my @nodes = map { new_node("dl$_", deadlock_timeout => "'200ms'") } 1 .. 2;
+# The apply worker checks for a deadlock once, deadlock_timeout after it
+# starts waiting: long enough for the local session to close the cycle
+# first even on a busy machine.  The local session checks much later, so
+# the apply worker is the one that finds the deadlock.
+my @nodes = map { new_node("dl$_", deadlock_timeout => "'5s'") } 1 .. 2;
 my ($n1, $n2) = @nodes;
 create_mesh(@nodes);
 make_table('CREATE TABLE d (id int PRIMARY KEY, v text)', @nodes);
