@@ -20,7 +20,8 @@ OBJS = \
 	src/mm_resolve.o \
 	src/mm_join.o \
 	src/mm_ids.o \
-	src/mm_ddl.o
+	src/mm_ddl.o \
+	src/mm_repair.o
 
 DATA = multimaster--1.0.sql multimaster--1.0--1.1.sql
 PGFILEDESC = "multimaster - active-active logical replication"

@@ -336,3 +336,21 @@ LANGUAGE C;
 COMMENT ON PROCEDURE multimaster.replicate_ddl_concurrently(text) IS
   'replicate_ddl() for CREATE INDEX CONCURRENTLY and the like: ends its own transaction first, so that the command does not wait for it';
 REVOKE ALL ON PROCEDURE multimaster.replicate_ddl_concurrently(text) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.compare_table_keys(tbl regclass)
+RETURNS TABLE (key text, node_id integer, node_name text, holds text)
+AS 'MODULE_PATHNAME', 'mm_compare_table_keys'
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.compare_table_keys(regclass) IS
+  'The keys whose rows differ between nodes and what each node holds for them, found by hashing key buckets, then sub-buckets, then rows';
+REVOKE ALL ON FUNCTION multimaster.compare_table_keys(regclass) FROM PUBLIC;
+
+CREATE FUNCTION multimaster.repair_table(tbl regclass, dry_run boolean DEFAULT true)
+RETURNS TABLE (key text, winner text, action text)
+AS 'MODULE_PATHNAME', 'mm_repair_table'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster.repair_table(regclass, boolean) IS
+  'Makes every node hold, for each key that differs, what the table''s policy prefers (written again so that it replicates); dry_run (the default) only lists it';
+REVOKE ALL ON FUNCTION multimaster.repair_table(regclass, boolean) FROM PUBLIC;

@@ -17,6 +17,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "nodes/bitmapset.h"
+#include "storage/lockdefs.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -94,6 +95,7 @@ extern MMRelInfo *mm_relinfo_get(Relation rel, Trigger *trigger);
 
 extern int32 mm_local_node_id(bool missing_ok);
 extern void mm_invalidate_caches(void);
+extern Relation mm_open_registered(Oid relid, LOCKMODE lockmode);
 extern int32 mm_node_priority(int32 node_id);
 extern Oid	mm_catalog_relid(const char *relname, bool missing_ok);
 extern Oid	mm_tombstones_relid(void);

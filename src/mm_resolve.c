@@ -48,8 +48,8 @@ PG_FUNCTION_INFO_V1(mm_resolve_unique_local);
 PG_FUNCTION_INFO_V1(mm_resolve_unique_conflict);
 
 /* Open a table registered with multimaster, or fail saying what it is. */
-static Relation
-open_registered(Oid relid, LOCKMODE lockmode)
+Relation
+mm_open_registered(Oid relid, LOCKMODE lockmode)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
 	Oid			argtypes[1] = {REGCLASSOID};
@@ -84,7 +84,7 @@ open_registered(Oid relid, LOCKMODE lockmode)
 Datum
 mm_row_version(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_registered(PG_GETARG_OID(0), AccessShareLock);
+	Relation	rel = mm_open_registered(PG_GETARG_OID(0), AccessShareLock);
 	MMRelInfo  *info = mm_relinfo_get(rel, NULL);
 	TupleTableSlot *keyslot = mm_key_slot_from_text(rel, &info->key, PG_GETARG_ARRAYTYPE_P(1));
 	TupleTableSlot *row = table_slot_create(rel, NULL);
@@ -143,7 +143,7 @@ mm_resolve_unique_local(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only a superuser may resolve multimaster conflicts")));
 
-	rel = open_registered(relid, RowExclusiveLock);
+	rel = mm_open_registered(relid, RowExclusiveLock);
 	info = mm_relinfo_get(rel, NULL);
 	keyslot = mm_key_slot_from_text(rel, &info->key, PG_GETARG_ARRAYTYPE_P(1));
 	winslot = mm_key_slot_from_text(rel, &info->key, PG_GETARG_ARRAYTYPE_P(5));
@@ -257,7 +257,7 @@ mm_resolve_unique_conflict(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	relid = PG_GETARG_OID(0);
-	rel = open_registered(relid, AccessShareLock);
+	rel = mm_open_registered(relid, AccessShareLock);
 	info = mm_relinfo_get(rel, NULL);
 	slot_a = mm_key_slot_from_text(rel, &info->key, PG_GETARG_ARRAYTYPE_P(1));
 	slot_b = mm_key_slot_from_text(rel, &info->key, PG_GETARG_ARRAYTYPE_P(2));
