@@ -411,28 +411,23 @@ mm_close_nodes(MeshNode *nodes, int n)
 }
 
 /*
- * Run 'body' with undo: on error, undo what was recorded, close every
- * connection and re-raise the original error.
+ * A step of a mesh entry point failed or was cancelled: undo what it had
+ * created, newest first, close its connections and raise the error again.
+ * The undo list lives in 'undo' (palloc'd before PG_TRY), so that what the
+ * failed step appended to it is there after the longjmp.
  */
-#define WITH_UNDO(nodes, n, undo, body) \
-	do { \
-		MemoryContext ctx_ = CurrentMemoryContext; \
-		PG_TRY(); \
-		{ \
-			body; \
-		} \
-		PG_CATCH(); \
-		{ \
-			ErrorData  *edata_; \
-			MemoryContextSwitchTo(ctx_); \
-			edata_ = CopyErrorData(); \
-			FlushErrorState(); \
-			mm_run_undo(undo); \
-			mm_close_nodes(nodes, n); \
-			ReThrowError(edata_); \
-		} \
-		PG_END_TRY(); \
-	} while (0)
+void
+mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(ctx);
+	edata = CopyErrorData();
+	FlushErrorState();
+	mm_run_undo(undo->steps);
+	mm_close_nodes(nodes, n);
+	ReThrowError(edata);
+}
 
 /* Every node of a mesh runs the same version of the extension. */
 void
@@ -555,7 +550,7 @@ connect_dsns(ArrayType *arr, int *n_out)
  */
 bool
 mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
-		   TimestampTz deadline, char **why)
+			  TimestampTz deadline, char **why)
 {
 	for (;;)
 	{
@@ -628,7 +623,8 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	int			n,
 				i,
 				j;
-	List	   *undo = NIL;
+	MMUndo	   *undo = palloc0(sizeof(MMUndo));
+	MemoryContext ctx = CurrentMemoryContext;
 
 	mm_require_superuser("create a multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.create_mesh()");
@@ -636,53 +632,63 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	nodes = connect_dsns(arr, &n);
 
 	/* check everything before creating anything */
-	WITH_UNDO(nodes, n, undo,
-			  {
-				  for (i = 0; i < n; i++)
-					  mm_probe_node(&nodes[i], n);
-				  assign_identities(nodes, n);
-			  });
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+			mm_probe_node(&nodes[i], n);
+		assign_identities(nodes, n);
+	}
+	PG_CATCH();
+	{
+		mm_undo_fail(undo, nodes, n, ctx);
+	}
+	PG_END_TRY();
 
-	WITH_UNDO(nodes, n, undo,
-			  {
-				  for (i = 0; i < n; i++)
-				  {
-					  if (!nodes[i].had_identity)
-					  {
-						  char		idbuf[16];
-						  const char *params[2];
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			if (!nodes[i].had_identity)
+			{
+				char		idbuf[16];
+				const char *params[2];
 
-						  snprintf(idbuf, sizeof(idbuf), "%d", nodes[i].id);
-						  params[0] = idbuf;
-						  params[1] = nodes[i].name;
-						  PQclear(mm_remote_exec(&nodes[i].r,
-												 "SELECT multimaster.init_node($1::int, $2)",
-												 2, params));
-						  mm_add_undo(&undo, &nodes[i].r, UNDO_SQL,
-								   "DELETE FROM multimaster.nodes WHERE is_local; "
-								   "SELECT multimaster._invalidate_cache()");
-					  }
-				  }
-				  for (i = 0; i < n; i++)
-					  for (j = 0; j < n; j++)
-					  {
-						  mm_register_peer(&nodes[i].r, nodes[j].id, nodes[j].name,
-										nodes[j].priority, nodes[j].dsn);
-						  /* a peer this call made known is forgotten again */
-						  if (i != j && !list_member_int(nodes[i].known_peers, nodes[j].id))
-							  mm_add_undo(&undo, &nodes[i].r, UNDO_SQL,
-									   psprintf("DELETE FROM multimaster.nodes "
-												"WHERE node_id OPERATOR(pg_catalog.=) %d AND NOT is_local; "
-												"SELECT multimaster._invalidate_cache()",
-												nodes[j].id));
-					  }
-				  for (i = 0; i < n; i++)
-					  mm_ensure_publication(&nodes[i], &undo);
-				  for (i = 0; i < n; i++)
-					  for (j = 0; j < n; j++)
-						  if (i != j)
-							  mm_create_link(&nodes[i], &nodes[j], i == 0, &undo);
-			  });
+				snprintf(idbuf, sizeof(idbuf), "%d", nodes[i].id);
+				params[0] = idbuf;
+				params[1] = nodes[i].name;
+				PQclear(mm_remote_exec(&nodes[i].r,
+									   "SELECT multimaster.init_node($1::int, $2)",
+									   2, params));
+				mm_add_undo(&undo->steps, &nodes[i].r, UNDO_SQL,
+							"DELETE FROM multimaster.nodes WHERE is_local; "
+							"SELECT multimaster._invalidate_cache()");
+			}
+		}
+		for (i = 0; i < n; i++)
+			for (j = 0; j < n; j++)
+			{
+				mm_register_peer(&nodes[i].r, nodes[j].id, nodes[j].name,
+								 nodes[j].priority, nodes[j].dsn);
+				/* a peer this call made known is forgotten again */
+				if (i != j && !list_member_int(nodes[i].known_peers, nodes[j].id))
+					mm_add_undo(&undo->steps, &nodes[i].r, UNDO_SQL,
+								psprintf("DELETE FROM multimaster.nodes "
+										 "WHERE node_id OPERATOR(pg_catalog.=) %d AND NOT is_local; "
+										 "SELECT multimaster._invalidate_cache()",
+										 nodes[j].id));
+			}
+		for (i = 0; i < n; i++)
+			mm_ensure_publication(&nodes[i], &undo->steps);
+		for (i = 0; i < n; i++)
+			for (j = 0; j < n; j++)
+				if (i != j)
+					mm_create_link(&nodes[i], &nodes[j], i == 0, &undo->steps);
+	}
+	PG_CATCH();
+	{
+		mm_undo_fail(undo, nodes, n, ctx);
+	}
+	PG_END_TRY();
 
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
@@ -837,17 +843,23 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	List	   *undo = NIL;
+	MMUndo	   *undo = palloc0(sizeof(MMUndo));
+	MemoryContext ctx = CurrentMemoryContext;
 
 	mm_require_superuser("refresh the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.refresh_mesh()");
 
 	nodes = mm_connect_known_nodes(&n, true);
-	WITH_UNDO(nodes, n, undo,
-			  {
-				  for (i = 0; i < n; i++)
-					  mm_refresh_node(&nodes[i].r, false);
-			  });
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+			mm_refresh_node(&nodes[i].r, false);
+	}
+	PG_CATCH();
+	{
+		mm_undo_fail(undo, nodes, n, ctx);
+	}
+	PG_END_TRY();
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
 }
@@ -911,7 +923,8 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	List	   *undo = NIL;
+	MMUndo	   *undo = palloc0(sizeof(MMUndo));
+	MemoryContext ctx = CurrentMemoryContext;
 
 	mm_require_superuser("register a table with multimaster");
 	PreventInTransactionBlock(true, "multimaster.add_table_mesh()");
@@ -926,21 +939,26 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	params[2] = PG_ARGISNULL(2) ? "hlc" : TextDatumGetCString(PG_GETARG_DATUM(2));
 
 	nodes = mm_connect_known_nodes(&n, false);
-	WITH_UNDO(nodes, n, undo,
-			  {
-				  mm_check_same_table(nodes, n, relname);
-				  for (i = 0; i < n; i++)
-				  {
-					  /* refreshed below, once registered everywhere */
-					  PQclear(mm_remote_exec(&nodes[i].r,
-											 "SET multimaster.auto_refresh = off", 0, NULL));
-					  PQclear(mm_remote_exec(&nodes[i].r,
-											 "SELECT multimaster.add_table($1::regclass, $2, $3)",
-											 3, params));
-				  }
-				  for (i = 0; i < n; i++)
-					  mm_refresh_node(&nodes[i].r, false);
-			  });
+	PG_TRY();
+	{
+		mm_check_same_table(nodes, n, relname);
+		for (i = 0; i < n; i++)
+		{
+			/* refreshed below, once registered everywhere */
+			PQclear(mm_remote_exec(&nodes[i].r,
+								   "SET multimaster.auto_refresh = off", 0, NULL));
+			PQclear(mm_remote_exec(&nodes[i].r,
+								   "SELECT multimaster.add_table($1::regclass, $2, $3)",
+								   3, params));
+		}
+		for (i = 0; i < n; i++)
+			mm_refresh_node(&nodes[i].r, false);
+	}
+	PG_CATCH();
+	{
+		mm_undo_fail(undo, nodes, n, ctx);
+	}
+	PG_END_TRY();
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
 }
@@ -985,7 +1003,8 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	List	   *undo = NIL;
+	MMUndo	   *undo = palloc0(sizeof(MMUndo));
+	MemoryContext ctx = CurrentMemoryContext;
 
 	mm_require_superuser("unregister a table from multimaster");
 	PreventInTransactionBlock(true, "multimaster.remove_table_mesh()");
@@ -999,31 +1018,36 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	params[1] = (PG_ARGISNULL(1) || PG_GETARG_BOOL(1)) ? "true" : "false";
 
 	nodes = mm_connect_known_nodes(&n, false);
-	WITH_UNDO(nodes, n, undo,
-			  {
-				  for (i = 0; i < n; i++)
-					  PQclear(mm_remote_exec(&nodes[i].r,
-											 "SELECT multimaster._unpublish_table($1::regclass)",
-											 1, params));
-				  wait_all_synced(nodes, n, relname);
-				  for (i = 0; i < n; i++)
-					  PQclear(mm_remote_exec(&nodes[i].r,
-											 "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",
-											 2, params));
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+			PQclear(mm_remote_exec(&nodes[i].r,
+								   "SELECT multimaster._unpublish_table($1::regclass)",
+								   1, params));
+		wait_all_synced(nodes, n, relname);
+		for (i = 0; i < n; i++)
+			PQclear(mm_remote_exec(&nodes[i].r,
+								   "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",
+								   2, params));
 
-				  /*
-				   * Deletes on a node not yet unregistered still wrote
-				   * tombstones, which reached nodes unregistered before it:
-				   * once they have arrived everywhere, sweep them away.
-				   */
-				  wait_all_synced(nodes, n, relname);
-				  for (i = 0; i < n; i++)
-					  PQclear(mm_remote_exec(&nodes[i].r,
-											 "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",
-											 2, params));
-				  for (i = 0; i < n; i++)
-					  mm_refresh_node(&nodes[i].r, false);
-			  });
+		/*
+		 * Deletes on a node not yet unregistered still wrote
+		 * tombstones, which reached nodes unregistered before it:
+		 * once they have arrived everywhere, sweep them away.
+		 */
+		wait_all_synced(nodes, n, relname);
+		for (i = 0; i < n; i++)
+			PQclear(mm_remote_exec(&nodes[i].r,
+								   "SELECT multimaster._remove_table_local($1::regclass, $2::boolean)",
+								   2, params));
+		for (i = 0; i < n; i++)
+			mm_refresh_node(&nodes[i].r, false);
+	}
+	PG_CATCH();
+	{
+		mm_undo_fail(undo, nodes, n, ctx);
+	}
+	PG_END_TRY();
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
 }
@@ -1102,7 +1126,7 @@ mm_drop_mesh(PG_FUNCTION_ARGS)
 /*
  * Before its links go, the removed node's stream is cut at one position for
  * all: its publication stops publishing (a change committed after that is
- * decoded with the new publication and sent to nobody), then every other
+										  * decoded with the new publication and sent to nobody), then every other
  * node applies everything before the cut.  Without it, the last writes of
  * the removed node would reach some nodes and not others, and they would
  * stay different (no node relays another's writes).  When the node cannot
@@ -1227,7 +1251,8 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	char	   *peer_dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		copy_data = PG_GETARG_BOOL(1);
 	MeshNode	nodes[2];
-	List	   *undo = NIL;
+	MMUndo	   *undo = palloc0(sizeof(MMUndo));
+	MemoryContext ctx = CurrentMemoryContext;
 
 	mm_require_superuser("subscribe to a multimaster peer");
 	PreventInTransactionBlock(true, "multimaster.subscribe()");
@@ -1239,42 +1264,47 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	mm_warn_if_password(peer_dsn, "the peer");
 	nodes[1].pos = 2;
 	mm_remote_connect(&nodes[0].r, nodes[0].dsn, "this node", false, NULL);
-	WITH_UNDO(nodes, 2, undo,
-			  {
-				  mm_remote_connect(&nodes[1].r, peer_dsn, "the peer", false, NULL);
-				  nodes[1].r.label = psprintf("the peer (%s:%s)", PQhost(nodes[1].r.conn),
-											  PQport(nodes[1].r.conn));
-				  mm_probe_node(&nodes[0], 2);
-				  mm_probe_node(&nodes[1], 2);
-				  mm_check_same_version(nodes, 2);
-				  if (!nodes[0].had_identity)
-					  ereport(ERROR,
-							  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							   errmsg("this node has no multimaster identity yet"),
-							   errhint("Call multimaster.init_node(node_id, node_name) first.")));
-				  if (!nodes[1].had_identity)
-					  ereport(ERROR,
-							  (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							   errmsg("%s has no multimaster identity yet", nodes[1].r.label),
-							   errhint("Call multimaster.init_node(node_id, node_name) on the peer first.")));
-				  if (strcmp(nodes[0].sysid_db, nodes[1].sysid_db) == 0)
-					  ereport(ERROR,
-							  (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							   errmsg("a node cannot subscribe to itself")));
-				  if (nodes[0].id == nodes[1].id)
-					  ereport(ERROR,
-							  (errcode(ERRCODE_DUPLICATE_OBJECT),
-							   errmsg("%s has the same node id %d as this node", nodes[1].r.label,
-									  nodes[0].id),
-							   errhint("Every node of a mesh needs its own id.")));
+	PG_TRY();
+	{
+		mm_remote_connect(&nodes[1].r, peer_dsn, "the peer", false, NULL);
+		nodes[1].r.label = psprintf("the peer (%s:%s)", PQhost(nodes[1].r.conn),
+									PQport(nodes[1].r.conn));
+		mm_probe_node(&nodes[0], 2);
+		mm_probe_node(&nodes[1], 2);
+		mm_check_same_version(nodes, 2);
+		if (!nodes[0].had_identity)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("this node has no multimaster identity yet"),
+					 errhint("Call multimaster.init_node(node_id, node_name) first.")));
+		if (!nodes[1].had_identity)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s has no multimaster identity yet", nodes[1].r.label),
+					 errhint("Call multimaster.init_node(node_id, node_name) on the peer first.")));
+		if (strcmp(nodes[0].sysid_db, nodes[1].sysid_db) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a node cannot subscribe to itself")));
+		if (nodes[0].id == nodes[1].id)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("%s has the same node id %d as this node", nodes[1].r.label,
+							nodes[0].id),
+					 errhint("Every node of a mesh needs its own id.")));
 
-				  mm_register_peer(&nodes[0].r, nodes[1].id, nodes[1].name, nodes[1].priority,
-								peer_dsn);
-				  mm_register_peer(&nodes[1].r, nodes[0].id, nodes[0].name, nodes[0].priority,
-								NULL);
-				  mm_ensure_publication(&nodes[1], &undo);
-				  mm_create_link(&nodes[1], &nodes[0], copy_data, &undo);
-			  });
+		mm_register_peer(&nodes[0].r, nodes[1].id, nodes[1].name, nodes[1].priority,
+						 peer_dsn);
+		mm_register_peer(&nodes[1].r, nodes[0].id, nodes[0].name, nodes[0].priority,
+						 NULL);
+		mm_ensure_publication(&nodes[1], &undo->steps);
+		mm_create_link(&nodes[1], &nodes[0], copy_data, &undo->steps);
+	}
+	PG_CATCH();
+	{
+		mm_undo_fail(undo, nodes, 2, ctx);
+	}
+	PG_END_TRY();
 	mm_close_nodes(nodes, 2);
 	PG_RETURN_VOID();
 }

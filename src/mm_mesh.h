@@ -17,6 +17,7 @@
 #include "datatype/timestamp.h"
 
 #include "nodes/pg_list.h"
+#include "utils/palloc.h"
 
 #include "mm_remote.h"
 
@@ -69,7 +70,13 @@ extern void mm_require_superuser(const char *what);
 extern void mm_probe_node(MeshNode *node, int n);
 extern void mm_check_same_version(MeshNode *nodes, int n);
 extern void mm_check_same_table(MeshNode *nodes, int n, const char *relname);
+typedef struct MMUndo
+{
+	List	   *steps;			/* what to drop, where; run newest first */
+} MMUndo;
+
 extern void mm_add_undo(List **undo, MMRemote *r, int kind, const char *arg);
+extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
 extern void mm_run_undo(List *undo);
 extern void mm_register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
 							 const char *dsn);
