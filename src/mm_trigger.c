@@ -164,14 +164,20 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		 */
 		exists = mm_find_by_key(rel, info, LockTupleKeyShare,
 								td->tg_trigslot, existing) != MM_FOUND_NONE;
+		prev.isnull = true;
+		if (exists)
+			mm_version_from_slot(existing, info, &prev);
 		ExecDropSingleTupleTableSlot(existing);
 
-		prev.isnull = true;
-		if (!exists)
-		{
-			mm_keyref_init(&ref, &info->key, td->tg_trigslot);
-			newer_of_tombstone(info, &ref, &prev);
-		}
+		/*
+		 * The stamp also goes past the row found and the key's tombstone
+		 * even when a row was found: an INSERT ... ON CONFLICT whose
+		 * conflicting row is deleted before its update runs inserts after
+		 * all, with the version stamped here (this trigger does not fire
+		 * again), which must then order after that delete.
+		 */
+		mm_keyref_init(&ref, &info->key, td->tg_trigslot);
+		newer_of_tombstone(info, &ref, &prev);
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
 		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
 	}
