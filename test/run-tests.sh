@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # test/run-tests.sh: build, install and test multimaster on Debian 12.
 #
-#   sudo test/run-tests.sh [regress] [pgtap] [tap]     (no argument = all)
+#   sudo test/run-tests.sh [regress] [pgtap] [tap] [chaos]
+#
+# No argument (or `all`) runs regress, pgtap and tap; the chaos campaign runs
+# only when asked for.
 #
 # Runs as root: installs the Debian packages it needs (only the missing
 # ones), builds with PGXS (any compiler warning fails the run), installs the
@@ -12,13 +15,22 @@
 #            then the isolation tests of its ISOLATION variable,
 #            on a private cluster (loopback and unix socket only);
 #   pgtap    test/pgtap/*.sql with pg_prove, same cluster, fresh database;
-#   tap      test/t/*.pl (multi-node) with prove and PostgreSQL::Test::Cluster.
+#   tap      test/t/*.pl (multi-node) with prove and PostgreSQL::Test::Cluster;
+#   chaos    test/chaos/campaign.pl, the fault-injection campaign (link
+#            pauses, a node's clock ahead under libfaketime, a node crashed
+#            mid-load, every run checked against its clients' ledger): by
+#            default 10 seeds x 3 nodes and 10 seeds x 5 nodes, 45 s of
+#            load each, about 35 minutes.  Environment: MM_CHAOS_SEED (base
+#            seed; alone, one run per node count: a failing run prints the
+#            command that replays it), MM_CHAOS_NODES ("3 5"),
+#            MM_CHAOS_POLICY, MM_CHAOS_SECONDS, MM_CHAOS_RUNS (per node
+#            count).  Use KEEP_TMP=1 to keep the ledgers of failing runs.
 #
 # Counting: one pg_regress test = 1, one pgTAP assertion = 1, one TAP
-# assertion = 1; a test file that dies or runs fewer assertions than it
-# planned counts the missing ones (at least 1) as failed; a stage that cannot
-# run at all counts 1 failed.  The last line printed is "N passed, N failed";
-# the exit status is non-zero if anything failed.
+# assertion (tap and chaos) = 1; a test file that dies or runs fewer
+# assertions than it planned counts the missing ones (at least 1) as failed;
+# a stage that cannot run at all counts 1 failed.  The last line printed is
+# "N passed, N failed"; the exit status is non-zero if anything failed.
 #
 # Environment: KEEP_TMP=1 keeps the temp directory (data dirs, logs, results);
 # MM_TAP_ONLY="006 008" runs only those TAP files;
@@ -64,7 +76,7 @@ stage_result() {	# stage passed failed [extra]
 # ---------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------
-RUN_REGRESS=0 RUN_PGTAP=0 RUN_TAP=0
+RUN_REGRESS=0 RUN_PGTAP=0 RUN_TAP=0 RUN_CHAOS=0
 if [ $# -eq 0 ]; then
 	RUN_REGRESS=1 RUN_PGTAP=1 RUN_TAP=1
 fi
@@ -73,9 +85,10 @@ for arg in "$@"; do
 	regress|pg_regress) RUN_REGRESS=1 ;;
 	pgtap) RUN_PGTAP=1 ;;
 	tap|prove) RUN_TAP=1 ;;
+	chaos) RUN_CHAOS=1 ;;
 	all) RUN_REGRESS=1 RUN_PGTAP=1 RUN_TAP=1 ;;
 	-h|--help) usage; exit 0 ;;
-	*) warn "unknown argument '$arg' (expected: regress, pgtap, tap, all)"; exit 2 ;;
+	*) warn "unknown argument '$arg' (expected: regress, pgtap, tap, chaos, all)"; exit 2 ;;
 	esac
 done
 
@@ -88,18 +101,21 @@ fi
 # Cleanup: stop only what this run started, then remove the temp directory.
 # ---------------------------------------------------------------------------
 cleanup() {
-	local pid_file
+	local pid_file d
 	if [ "$SERVER_STARTED" = 1 ] && [ -n "$DATA" ]; then
 		mm_stop_node "$DATA"
 		SERVER_STARTED=0
 	fi
-	# Nodes of TAP tests stop themselves; if a test was interrupted, stop the
-	# ones left under our own temp directory (and only those).
-	if [ -n "$WORK" ] && [ -d "$WORK/tap" ]; then
-		while IFS= read -r pid_file; do
-			mm_stop_node "$(dirname "$pid_file")"
-		done < <(find "$WORK/tap" -name postmaster.pid 2>/dev/null)
-	fi
+	# Nodes of TAP tests and of the chaos campaign stop themselves; if a
+	# test was interrupted, stop the ones left under our own temp directory
+	# (and only those).
+	for d in "$WORK/tap" "$WORK/chaos"; do
+		if [ -n "$WORK" ] && [ -d "$d" ]; then
+			while IFS= read -r pid_file; do
+				mm_stop_node "$(dirname "$pid_file")"
+			done < <(find "$d" -name postmaster.pid 2>/dev/null)
+		fi
+	done
 	mm_remove_work "KEEP_TMP=1: kept $WORK"
 	WORK=
 }
@@ -142,9 +158,11 @@ mm_exit_traps on_exit
 # Packages
 # ---------------------------------------------------------------------------
 # pg_prove comes with libtap-parser-sourcehandler-pgtap-perl; prove with perl.
+# The chaos tests' clients use DBD::Pg; their clock skew, libfaketime.
 PACKAGES=(
 	"postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-$PGVER-pgtap"
 	libipc-run-perl libtap-parser-sourcehandler-pgtap-perl perl
+	libdbd-pg-perl faketime
 	libpq-dev make gcc
 )
 
@@ -488,7 +506,7 @@ run_tap() {
 	chown postgres:postgres "$tapdir"
 	out=$WORK/tap.out
 	as_pg_in "$SRC" env TESTDIR="$tapdir" PG_REGRESS="$PG_REGRESS" \
-		prove --verbose --nocolor -I "$PG_PERL" -I "$SRC/test/t" \
+		prove --verbose --nocolor -I "$PG_PERL" -I "$SRC/test/t" -I "$SRC/test/chaos" \
 		"${files[@]#"$SRC"/}" >"$out" 2>&1 || rc=$?
 	cat "$out"
 	counts=$(harness_counts "$out")
@@ -514,6 +532,51 @@ run_tap() {
 }
 
 # ---------------------------------------------------------------------------
+# Stage 4 (only when asked for): the chaos campaign
+# ---------------------------------------------------------------------------
+run_chaos() {
+	local f=test/chaos/campaign.pl rc=0 out counts chaosdir log
+	say "Stage 4: chaos campaign ($f)"
+	if [ ! -f "$SRC/$f" ]; then
+		stage_error chaos "$f not found"
+		return
+	fi
+	if [ ! -f "$PG_PERL/PostgreSQL/Test/Cluster.pm" ]; then
+		stage_error chaos "$PG_PERL/PostgreSQL/Test/Cluster.pm not found"
+		return
+	fi
+	chaosdir=$WORK/chaos
+	mkdir -p "$chaosdir"
+	chown postgres:postgres "$chaosdir"
+	out=$WORK/chaos.out
+	as_pg_in "$SRC" env TESTDIR="$chaosdir" PG_REGRESS="$PG_REGRESS" \
+		MM_CHAOS_SEED="${MM_CHAOS_SEED:-}" MM_CHAOS_NODES="${MM_CHAOS_NODES:-}" \
+		MM_CHAOS_POLICY="${MM_CHAOS_POLICY:-}" MM_CHAOS_SECONDS="${MM_CHAOS_SECONDS:-}" \
+		MM_CHAOS_RUNS="${MM_CHAOS_RUNS:-}" \
+		prove --verbose --nocolor -I "$PG_PERL" -I "$SRC/test/t" -I "$SRC/test/chaos" \
+		"$f" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	counts=$(harness_counts "$out")
+	if [ "$counts" = "-1 -1" ]; then
+		stage_error chaos "prove printed no summary (exit status $rc)"
+	else
+		# shellcheck disable=SC2086
+		stage_result chaos $counts
+		if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+			stage_error chaos "prove exited with status $rc"
+		fi
+	fi
+	if [ "$rc" -ne 0 ]; then
+		log=$chaosdir/tmp_check/log/regress_log_campaign
+		if [ -f "$log" ]; then
+			note "--- tail of $log:"
+			tail -n 80 "$log"
+		fi
+		note "ledgers and reports of the failing runs: $chaosdir/tmp_check/chaos (kept with KEEP_TMP=1)"
+	fi
+}
+
+# ---------------------------------------------------------------------------
 # Run
 # ---------------------------------------------------------------------------
 if [ "$RUN_REGRESS" = 1 ] || [ "$RUN_PGTAP" = 1 ]; then
@@ -529,6 +592,7 @@ if [ "$RUN_REGRESS" = 1 ] || [ "$RUN_PGTAP" = 1 ]; then
 	fi
 fi
 if [ "$RUN_TAP" = 1 ]; then run_tap; fi
+if [ "$RUN_CHAOS" = 1 ]; then run_chaos; fi
 
 say "Cleanup"
 cleanup
