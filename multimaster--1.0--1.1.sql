@@ -44,7 +44,11 @@ DECLARE
     r record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster') THEN
-        CREATE PUBLICATION multimaster WITH (publish = 'insert, update, delete');
+        CREATE PUBLICATION multimaster
+            WITH (publish = 'insert, update, delete', publish_via_partition_root = true);
+    ELSIF NOT (SELECT p.pubviaroot FROM pg_catalog.pg_publication p WHERE p.pubname = 'multimaster') THEN
+        -- a partitioned table travels as itself, whatever partitions peers have
+        ALTER PUBLICATION multimaster SET (publish_via_partition_root = true);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables
                     WHERE pubname = 'multimaster'
@@ -63,7 +67,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._ensure_publication() IS
-  'Internal: creates publication multimaster (insert, update, delete) with the tombstone table and the registered tables if missing';
+  'Internal: creates publication multimaster (insert, update, delete, via partition roots) with the tombstone table and the registered tables if missing';
 REVOKE ALL ON FUNCTION multimaster._ensure_publication() FROM PUBLIC;
 
 CREATE FUNCTION multimaster._row_version(tbl regclass, key text[],
@@ -199,8 +203,168 @@ COMMENT ON FUNCTION multimaster._dsn_without_password(text) IS
   'Internal: a connection string without its password';
 REVOKE ALL ON FUNCTION multimaster._dsn_without_password(text) FROM PUBLIC;
 
+-- a partitioned table travels as itself (1.0 could not register one)
+DO $do$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication p
+                WHERE p.pubname = 'multimaster' AND NOT p.pubviaroot) THEN
+        ALTER PUBLICATION multimaster SET (publish_via_partition_root = true);
+    END IF;
+END
+$do$;
+
 -- the extension writes no password: links reach a peer through its subscription
 UPDATE multimaster.nodes SET dsn = multimaster._dsn_without_password(dsn) WHERE dsn IS NOT NULL;
+
+/*
+ * A registered table's members: the table itself, or a partitioned table
+ * and every partition under it.
+ */
+CREATE FUNCTION multimaster._members(tbl regclass)
+RETURNS TABLE (relid regclass)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT tbl
+    UNION
+    SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
+$fn$;
+COMMENT ON FUNCTION multimaster._members(regclass) IS
+  'Internal: a registered table and, when it is partitioned, every partition under it';
+REVOKE ALL ON FUNCTION multimaster._members(regclass) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._check_registrable(tbl regclass, version_source text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'mm_check_registrable'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster._check_registrable(regclass, text) IS
+  'Internal: refuses, before add_table() changes anything, a table the trigger could not serve (kind, primary key, version columns, version source, trigger order); returns the version source''s canonical name';
+REVOKE ALL ON FUNCTION multimaster._check_registrable(regclass, text) FROM PUBLIC;
+
+/*
+ * The checks of a table are made by the code the trigger runs
+ * (_check_registrable() before anything changes, _check_table() after);
+ * add_table() only decides and makes the changes.  A partitioned table is
+ * registered as a whole: the version columns go on it (and so on every
+ * partition), the trigger is cloned to every partition, present and future,
+ * and the publication ships its rows as the table itself.
+ */
+CREATE OR REPLACE FUNCTION multimaster.add_table(tbl regclass,
+                                                 policy text DEFAULT 'last_update_wins',
+                                                 version_source text DEFAULT 'hlc')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    canon       text;
+    src         text;
+    early       text;
+    col         int;
+    m           record;
+    want        text[] := ARRAY['mm_origin', 'mm_version', 'mm_generation'];
+    want_type   text[] := ARRAY['integer', 'timestamp with time zone', 'bigint'];
+BEGIN
+    PERFORM multimaster._require_superuser('register a table with multimaster');
+    IF add_table.tbl IS NULL OR add_table.policy IS NULL THEN
+        RAISE EXCEPTION 'table and policy must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    IF NOT EXISTS (SELECT 1 FROM multimaster.nodes WHERE is_local) THEN
+        RAISE EXCEPTION 'this node has no multimaster identity yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Replicated rows are stamped with the id of the node that wrote them.',
+                  HINT = 'Call multimaster.init_node(node_id, node_name) first.';
+    END IF;
+
+    canon := multimaster.check_policy(add_table.policy);
+
+    SELECT t.policy INTO early FROM multimaster.tables t WHERE t.relid = add_table.tbl;
+    IF FOUND AND early <> canon
+       AND EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local) THEN
+        RAISE EXCEPTION 'table % is registered with policy %, not %', add_table.tbl, early, canon
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'This node has peers; a policy changed on one node only would make nodes resolve the same conflict differently, for ever.',
+                  HINT = 'Change it mesh-wide: multimaster.remove_table_mesh(), then multimaster.add_table_mesh() with the new policy.';
+    END IF;
+
+    src := multimaster._check_registrable(add_table.tbl, coalesce(add_table.version_source, 'hlc'));
+
+    FOR col IN 1 .. 3 LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = add_table.tbl AND a.attname = want[col]
+                          AND NOT a.attisdropped) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s',
+                           add_table.tbl, want[col], want_type[col]);
+        END IF;
+    END LOOP;
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                WHERE tgrelid = add_table.tbl AND tgname = '000_multimaster_resolve') THEN
+        -- re-registered below; meanwhile _after_alter() must let the trigger go
+        DELETE FROM multimaster.tables t WHERE t.relid = add_table.tbl;
+        EXECUTE format('DROP TRIGGER "000_multimaster_resolve" ON %s', add_table.tbl);
+    END IF;
+    -- on a partitioned table: cloned to each partition, and to later ones
+    EXECUTE format('CREATE TRIGGER "000_multimaster_resolve" '
+                   'BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION multimaster.conflict_trigger(%L, %L, %L)',
+                   add_table.tbl, 'local', src, canon);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER "000_multimaster_resolve"', add_table.tbl);
+
+    /*
+     * An UPDATE is shipped as the full new row, so values left unchanged
+     * out of line (TOAST) must be taken from the old row, which the WAL
+     * carries in full only with REPLICA IDENTITY FULL.  A replica identity
+     * belongs to each partition.
+     */
+    FOR m IN
+        SELECT c.oid
+          FROM multimaster._members(add_table.tbl) mb
+          JOIN pg_catalog.pg_class c ON c.oid = mb.relid
+         WHERE c.relreplident <> 'f'
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                          AND a.attlen = -1 AND a.attstorage IN ('x', 'e'))
+    LOOP
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', m.oid::regclass);
+    END LOOP;
+
+    PERFORM multimaster._ensure_publication();
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
+                     JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+                    WHERE p.pubname = 'multimaster' AND pr.prrelid = add_table.tbl) THEN
+        EXECUTE format('ALTER PUBLICATION multimaster ADD TABLE %s', add_table.tbl);
+    END IF;
+
+    -- what a later local write would refuse, refused now: nothing registered
+    PERFORM multimaster._check_table(add_table.tbl);
+
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_class c
+              JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+             WHERE c.oid = add_table.tbl) THEN
+        RAISE WARNING 'table % is owned by %, who is not a superuser', add_table.tbl,
+                (SELECT c.relowner::regrole FROM pg_catalog.pg_class c WHERE c.oid = add_table.tbl)
+            USING DETAIL = 'The apply worker runs as a superuser and fires the table''s ALWAYS and REPLICA triggers, defaults, CHECK constraints and index expressions: its owner can run code as superuser on every node.',
+                  HINT = 'Register only tables whose owners you trust like a superuser; see "Security" in the README.';
+    END IF;
+
+    INSERT INTO multimaster.tables AS t (relid, policy, version_source, table_name)
+    VALUES (add_table.tbl, canon, src, multimaster._table_name(add_table.tbl))
+    ON CONFLICT (relid) DO UPDATE
+       SET policy = excluded.policy, version_source = excluded.version_source,
+           table_name = excluded.table_name;
+
+    -- part of a mesh already: refresh the links once this commits
+    IF EXISTS (SELECT 1 FROM multimaster.nodes n WHERE NOT n.is_local AND n.dsn IS NOT NULL) THEN
+        PERFORM multimaster._schedule_refresh(add_table.tbl);
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster.add_table(regclass, text, text) IS
+  'Registers a table (or a partitioned table as a whole) for active-active replication: version columns, conflict trigger (ALWAYS), publication; idempotent';
 
 CREATE OR REPLACE FUNCTION multimaster._after_alter()
 RETURNS event_trigger
@@ -210,6 +374,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     t record;
+    p record;
 BEGIN
     /*
      * pg_restore (pg_dump's scripts set check_function_bodies off) builds a
@@ -221,12 +386,17 @@ BEGIN
     IF pg_catalog.current_setting('check_function_bodies') = 'off' THEN
         RETURN;
     END IF;
+    -- of new tables, only a partition can concern a registered one
+    IF TG_TAG = 'CREATE TABLE'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() d
+                         JOIN pg_catalog.pg_class c ON c.oid = d.objid
+                        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                          AND c.relispartition) THEN
+        RETURN;
+    END IF;
     FOR t IN
-        SELECT mt.relid, mt.table_name AS old_name, c.relreplident,
-               multimaster._table_name(mt.relid) AS new_name,
-               EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = mt.relid AND a.attnum > 0 AND NOT a.attisdropped
-                          AND a.attlen = -1 AND a.attstorage IN ('x', 'e')) AS has_toast
+        SELECT mt.relid, mt.table_name AS old_name,
+               multimaster._table_name(mt.relid) AS new_name
           FROM multimaster.tables mt
           JOIN pg_catalog.pg_class c ON c.oid = mt.relid
     LOOP
@@ -247,24 +417,35 @@ BEGIN
                       DETAIL = 'They hold each row''s version; without them no change of the table can be applied, here or on its peers.',
                       HINT = 'Run multimaster.remove_table_mesh() first to stop replicating the table.';
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
-                        WHERE tg.tgrelid = t.relid AND tg.tgname = '000_multimaster_resolve'
-                          AND tg.tgenabled = 'A') THEN
-            RAISE EXCEPTION 'the multimaster trigger of % must stay enabled ALWAYS', t.relid::regclass
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      DETAIL = 'Without it local writes carry no version and replicated ones are applied unresolved.',
-                      HINT = 'Run multimaster.remove_table_mesh() first to stop replicating the table.';
-        END IF;
-        IF t.relreplident IN ('i', 'n') THEN
-            RAISE EXCEPTION 'multimaster table % needs REPLICA IDENTITY DEFAULT or FULL', t.relid::regclass
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      DETAIL = 'With USING INDEX a change of primary key is logged without the old key, and with NOTHING updates and deletes cannot be replicated.',
-                      HINT = 'Keep the replica identity multimaster.add_table() set, or run multimaster.remove_table_mesh() first.';
-        END IF;
-        IF t.has_toast AND t.relreplident <> 'f' THEN
-            -- a column stored out of line was added: ship complete rows
-            EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', t.relid::regclass);
-        END IF;
+        -- the table, or each of its partitions (a new one included)
+        FOR p IN
+            SELECT c.oid, c.relreplident,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                              AND a.attlen = -1 AND a.attstorage IN ('x', 'e')) AS has_toast
+              FROM multimaster._members(t.relid) m
+              JOIN pg_catalog.pg_class c ON c.oid = m.relid
+        LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
+                            WHERE tg.tgrelid = p.oid AND tg.tgname = '000_multimaster_resolve'
+                              AND tg.tgenabled = 'A') THEN
+                RAISE EXCEPTION 'the multimaster trigger of % must stay enabled ALWAYS', p.oid::regclass
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'Without it local writes carry no version and replicated ones are applied unresolved.',
+                          HINT = 'Run multimaster.remove_table_mesh() first to stop replicating the table.';
+            END IF;
+            IF p.relreplident IN ('i', 'n') THEN
+                RAISE EXCEPTION 'multimaster table % needs REPLICA IDENTITY DEFAULT or FULL', p.oid::regclass
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'With USING INDEX a change of primary key is logged without the old key, and with NOTHING updates and deletes cannot be replicated.',
+                          HINT = 'Keep the replica identity multimaster.add_table() set, or run multimaster.remove_table_mesh() first.';
+            END IF;
+            IF p.has_toast AND p.relreplident <> 'f' THEN
+                -- a column stored out of line was added, or a partition:
+                -- ship complete rows
+                EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', p.oid::regclass);
+            END IF;
+        END LOOP;
         IF t.old_name IS DISTINCT FROM t.new_name THEN
             IF t.old_name IS NOT NULL THEN
                 PERFORM multimaster._move_tombstones(t.old_name, t.new_name);
@@ -275,8 +456,14 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._after_alter() IS
-  'Internal event trigger: after ALTER TABLE and ALTER SCHEMA, refuses what would break a registered table (primary key, version columns, the trigger, replica identity) and keeps its replica identity and tombstone names right';
+  'Internal event trigger: after ALTER TABLE, ALTER SCHEMA and CREATE TABLE, refuses what would break a registered table or one of its partitions (primary key, version columns, the trigger, replica identity) and keeps replica identities and tombstone names right';
 REVOKE ALL ON FUNCTION multimaster._after_alter() FROM PUBLIC;
+-- a partition created under a registered table is checked as it comes
+DROP EVENT TRIGGER multimaster_after_alter;
+CREATE EVENT TRIGGER multimaster_after_alter ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA', 'DROP TRIGGER', 'ALTER TRIGGER', 'CREATE TABLE')
+    EXECUTE FUNCTION multimaster._after_alter();
+ALTER EVENT TRIGGER multimaster_after_alter ENABLE ALWAYS;
 
 /*
  * Schema changes made with replicate_ddl(), as applied on this node: which

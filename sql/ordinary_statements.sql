@@ -14,18 +14,32 @@ INSERT INTO os SELECT 3, 'y' FROM generate_series(1, 2);   -- the usual error
 INSERT INTO os VALUES (4, 'a'), (4, 'b') ON CONFLICT (id) DO UPDATE SET v = excluded.v;  -- the usual error
 SELECT count(*) FROM os;
 
--- a cross-partition UPDATE on registered partitions
-CREATE TABLE parted_os (id int, v text, mm_origin integer, mm_version timestamptz,
-                        mm_generation bigint, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+-- a cross-partition UPDATE on a registered partitioned table
+CREATE TABLE parted_os (id int, v text, PRIMARY KEY (id)) PARTITION BY RANGE (id);
 CREATE TABLE parted_os_1 PARTITION OF parted_os FOR VALUES FROM (0) TO (100);
 CREATE TABLE parted_os_2 PARTITION OF parted_os FOR VALUES FROM (100) TO (200);
-SELECT multimaster.add_table('parted_os_1');
-SELECT multimaster.add_table('parted_os_2');
+SELECT multimaster.add_table('parted_os_1');   -- refused: register the whole
+SELECT multimaster.add_table('parted_os');
+SELECT tgrelid::regclass, tgenabled FROM pg_trigger
+ WHERE tgname = '000_multimaster_resolve' AND tgrelid::regclass::text LIKE 'parted_os%'
+ ORDER BY 1;
 INSERT INTO parted_os VALUES (50, 'low');
 UPDATE parted_os SET id = 150 WHERE id = 50;
 SELECT tableoid::regclass, id, v, mm_generation FROM parted_os;
 SELECT table_name, key FROM multimaster.tombstones
- WHERE table_name = multimaster._table_name('parted_os_1');
+ WHERE table_name = multimaster._table_name('parted_os');
+-- a partition created later is served at once
+CREATE TABLE parted_os_3 PARTITION OF parted_os FOR VALUES FROM (200) TO (300);
+SELECT relreplident, (SELECT tgenabled FROM pg_trigger
+                        WHERE tgrelid = c.oid AND tgname = '000_multimaster_resolve')
+  FROM pg_class c WHERE oid = 'parted_os_3'::regclass;
+UPDATE parted_os SET id = 250 WHERE id = 150;
+SELECT tableoid::regclass, id, v, mm_origin IS NOT NULL AS stamped FROM parted_os;
+-- its trigger stays enabled ALWAYS
+ALTER TABLE parted_os_3 ENABLE TRIGGER "000_multimaster_resolve";
+SELECT multimaster.remove_table('parted_os');
+SELECT count(*) AS triggers_left FROM pg_trigger
+ WHERE tgname = '000_multimaster_resolve' AND tgrelid::regclass::text LIKE 'parted_os%';
 
 -- a DEFERRABLE primary key: refused with the reason, nothing registered
 CREATE TABLE deferred_pk (id int PRIMARY KEY DEFERRABLE, v text);

@@ -39,6 +39,7 @@
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/skey.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/heapam.h"
 #include "access/xact.h"
@@ -53,6 +54,7 @@
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -361,6 +363,101 @@ retry:
 	index_endscan(scan);
 	index_close(idxrel, NoLock);
 	return result;
+}
+
+/* Is there a row of the key (committed or being written) in 'rel'? */
+static bool
+key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
+{
+	Relation	idxrel = index_open(info->pk_index, AccessShareLock);
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	SnapshotData snap;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	int			i;
+	bool		found;
+
+	for (i = 0; i < info->key.ncols; i++)
+	{
+		const MMKeyCol *col = &info->key.cols[i];
+		bool		isnull;
+		Datum		d = slot_getattr(keyslot, col->attnum, &isnull);
+
+		ScanKeyEntryInitializeWithInfo(&skey[i], isnull ? SK_ISNULL : 0, i + 1,
+									   BTEqualStrategyNumber, InvalidOid,
+									   col->collation,
+									   (FmgrInfo *) &col->eq, d);
+	}
+	InitDirtySnapshot(snap);
+	scan = index_beginscan(rel, idxrel, &snap, info->key.ncols, 0);
+	index_rescan(scan, skey, info->key.ncols, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	index_close(idxrel, AccessShareLock);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/*
+ * The relation that holds the row of the key in 'keyslot' (a slot of
+ * 'rel', a registered table): 'rel' itself, or for a partitioned table the
+ * leaf partition whose primary key holds the key.  The partition key is
+ * part of the primary key, so at most one partition can hold it; each is
+ * probed in turn.  false when none does (then nothing is left to undo).
+ * Partitions are locked in 'lockmode'.  Finish with mm_route_end().
+ */
+bool
+mm_route_key(Relation rel, MMRelInfo *info, TupleTableSlot *keyslot,
+			 LOCKMODE lockmode, MMRoute *route)
+{
+	List	   *leaves;
+	ListCell   *lc;
+	bytea	   *key_data;
+
+	memset(route, 0, sizeof(*route));
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	{
+		route->rel = rel;
+		route->info = info;
+		route->keyslot = keyslot;
+		return true;
+	}
+
+	key_data = mm_key_encode(&info->key, keyslot);
+	leaves = mm_leaf_relids(RelationGetRelid(rel), lockmode);
+	foreach(lc, leaves)
+	{
+		Relation	leaf = table_open(lfirst_oid(lc), NoLock);
+		MMRelInfo  *linfo = mm_relinfo_get(leaf, NULL);
+		TupleTableSlot *lkey = MakeSingleTupleTableSlot(RelationGetDescr(leaf),
+														&TTSOpsVirtual);
+
+		mm_key_decode(&linfo->key, key_data, lkey);
+		if (key_present(leaf, linfo, lkey))
+		{
+			route->rel = leaf;
+			route->info = linfo;
+			route->keyslot = lkey;
+			route->routed = true;
+			list_free(leaves);
+			return true;
+		}
+		ExecDropSingleTupleTableSlot(lkey);
+		table_close(leaf, NoLock);
+	}
+	list_free(leaves);
+	return false;
+}
+
+void
+mm_route_end(MMRoute *route)
+{
+	if (route->routed)
+	{
+		ExecDropSingleTupleTableSlot(route->keyslot);
+		table_close(route->rel, NoLock);
+	}
+	memset(route, 0, sizeof(*route));
 }
 
 /* A minimal executor state for one relation, like the apply worker's. */
@@ -719,17 +816,22 @@ mm_apply_tombstone_to_row(Relation rel, const MMRelInfo *info,
 	MMExec		ex;
 	TupleTableSlot *localslot;
 	MMVersion	local;
+	MMRoute		route;
 
-	exec_begin(&ex, rel, info);
-	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
-	if (mm_find_by_key(rel, info, LockTupleExclusive, keyslot, localslot) == MM_FOUND_LOCKED)
+	if (!mm_route_key(rel, (MMRelInfo *) info, keyslot, RowExclusiveLock, &route))
+		return;
+	exec_begin(&ex, route.rel, route.info);
+	localslot = table_slot_create(route.rel, &ex.estate->es_tupleTable);
+	if (mm_find_by_key(route.rel, route.info, LockTupleExclusive, route.keyslot,
+					   localslot) == MM_FOUND_LOCKED)
 	{
-		mm_version_from_slot(localslot, info, &local);
-		if (mm_version_cmp(tomb, &local, info) > 0)
+		mm_version_from_slot(localslot, route.info, &local);
+		if (mm_version_cmp(tomb, &local, route.info) > 0)
 		{
 			EvalPlanQualSetSlot(&ex.epq, localslot);
 			ExecSimpleRelationDelete(ex.rri, ex.estate, &ex.epq, localslot);
 		}
 	}
 	exec_end(&ex);
+	mm_route_end(&route);
 }

@@ -53,6 +53,21 @@ typedef enum MMFound
 extern MMFound mm_find_by_key(Relation rel, const MMRelInfo *info,
 							  LockTupleMode mode, TupleTableSlot *searchslot,
 							  TupleTableSlot *outslot);
+/*
+ * Where the row of a key of a registered table lives: the table itself, or
+ * the leaf partition of a partitioned one that holds the key.
+ */
+typedef struct MMRoute
+{
+	Relation	rel;			/* the table or the leaf (opened by the route) */
+	MMRelInfo  *info;
+	TupleTableSlot *keyslot;	/* the key, in rel's row type */
+	bool		routed;			/* rel, info and keyslot are the route's own */
+} MMRoute;
+
+extern bool mm_route_key(Relation rel, MMRelInfo *info, TupleTableSlot *keyslot,
+						 LOCKMODE lockmode, MMRoute *route);
+extern void mm_route_end(MMRoute *route);
 extern void mm_apply_tombstone_to_row(Relation rel, const MMRelInfo *info,
 									  TupleTableSlot *keyslot, const MMVersion *tomb);
 extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,

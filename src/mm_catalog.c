@@ -35,7 +35,10 @@
 #include "access/sysattr.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_publication.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -102,10 +105,15 @@ mm_relcache_callback(Datum arg, Oid relid)
 		invalidate_all_relinfo();
 	else if (relinfo_cache != NULL)
 	{
-		MMRelCacheEntry *entry = hash_search(relinfo_cache, &relid, HASH_FIND, NULL);
+		HASH_SEQ_STATUS status;
+		MMRelCacheEntry *entry;
 
-		if (entry && entry->info)
-			entry->info->valid = false;
+		/* the relation, and the partitions named after it */
+		hash_seq_init(&status, relinfo_cache);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			if (entry->info &&
+				(entry->relid == relid || entry->info->root_relid == relid))
+				entry->info->valid = false;
 	}
 }
 
@@ -307,8 +315,13 @@ parse_node_arg(const char *arg, const char *what, Relation rel)
 	return (int32) val;
 }
 
+/*
+ * The attribute number of a multimaster version column, checking its type;
+ * InvalidAttrNumber when it is missing and 'missing_ok' (add_table adds
+ * it).
+ */
 static AttrNumber
-version_column(Relation rel, const char *name, Oid typid)
+version_column(Relation rel, const char *name, Oid typid, bool missing_ok)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -322,19 +335,24 @@ version_column(Relation rel, const char *name, Oid typid)
 		if (att->atttypid != typid)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of table \"%s\" has type %s, multimaster needs %s",
-							name, RelationGetRelationName(rel),
-							format_type_be(att->atttypid), format_type_be(typid))));
+					 errmsg("column \"%s\" of table %s has type %s, multimaster needs %s",
+							name, mm_qualified_relname(RelationGetRelid(rel)),
+							format_type_be(att->atttypid), format_type_be(typid)),
+					 errdetail("Columns mm_origin, mm_version and mm_generation hold the row version managed by multimaster."),
+					 errhint("Rename the column, e.g. ALTER TABLE %s RENAME COLUMN %s TO %s;",
+							 mm_qualified_relname(RelationGetRelid(rel)),
+							 quote_identifier(name), quote_identifier(psprintf("%s_user", name)))));
 		return att->attnum;
 	}
 
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("table \"%s\" has no column \"%s\" for the multimaster row version",
-					RelationGetRelationName(rel), name),
-			 errdetail("The multimaster trigger keeps each row's version in mm_origin integer, mm_version timestamptz and mm_generation bigint."),
-			 errhint("Use multimaster.add_table(), which adds them, or add them with ALTER TABLE.")));
-	return InvalidAttrNumber;	/* keep compiler quiet */
+	if (!missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("table \"%s\" has no column \"%s\" for the multimaster row version",
+						RelationGetRelationName(rel), name),
+				 errdetail("The multimaster trigger keeps each row's version in mm_origin integer, mm_version timestamptz and mm_generation bigint."),
+				 errhint("Use multimaster.add_table(), which adds them, or add them with ALTER TABLE.")));
+	return InvalidAttrNumber;
 }
 
 /* Why a table without a usable primary key has none, for the error. */
@@ -424,12 +442,139 @@ load_floor(MMRelInfo *info)
 	table_close(rel, AccessShareLock);
 }
 
+/*
+ * The primary key conflicts are resolved by: it must exist, be checked at
+ * once, and not contain a version column.
+ */
+static Oid
+resolving_key(Relation rel)
+{
+	Oid			pk_index = RelationGetPrimaryKeyIndex(rel);
+	HeapTuple	tup;
+	Form_pg_index idx;
+	int			i;
+
+	if (!OidIsValid(pk_index))
+	{
+		if (has_deferrable_pkey(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("primary key of %s is deferrable", mm_qualified_relname(RelationGetRelid(rel))),
+					 errdetail("Conflicts are resolved per primary key value, which must be checked at once."),
+					 errhint("Make it NOT DEFERRABLE: ALTER TABLE ... ALTER CONSTRAINT ... NOT DEFERRABLE.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has no primary key", mm_qualified_relname(RelationGetRelid(rel))),
+				 errdetail("Conflicts are resolved per primary key value."),
+				 errhint("Add one, for example: ALTER TABLE %s ADD PRIMARY KEY (id);",
+						 mm_qualified_relname(RelationGetRelid(rel)))));
+	}
+
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk_index));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", pk_index);
+	idx = (Form_pg_index) GETSTRUCT(tup);
+	for (i = 0; i < idx->indnkeyatts; i++)
+	{
+		AttrNumber	attnum = idx->indkey.values[i];
+		const char *name;
+
+		if (attnum <= 0)
+			continue;
+		name = NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname);
+		if (strcmp(name, MM_COL_ORIGIN) == 0 || strcmp(name, MM_COL_VERSION) == 0 ||
+			strcmp(name, MM_COL_GENERATION) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("primary key of %s contains the multimaster version column \"%s\"",
+							mm_qualified_relname(RelationGetRelid(rel)), name),
+					 errdetail("The version columns change with every write; a key must not.")));
+	}
+	ReleaseSysCache(tup);
+	return pk_index;
+}
+
+/*
+ * Where local writes take their clock reading from: hlc, transaction_time
+ * (or last_xacttime), statement_time (or last_stattime), or the name of a
+ * timestamp or timestamptz column.  Fills info's source fields and returns
+ * the canonical name.
+ */
+static const char *
+version_source(Relation rel, const char *src, MMRelInfo *info)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	info->source_attnum = InvalidAttrNumber;
+	info->source_type = InvalidOid;
+	if (pg_strcasecmp(src, "hlc") == 0)
+	{
+		info->source = MM_SOURCE_HLC;
+		return "hlc";
+	}
+	if (pg_strcasecmp(src, "transaction_time") == 0 ||
+		pg_strcasecmp(src, "last_xacttime") == 0)
+	{
+		info->source = MM_SOURCE_TRANSACTION;
+		return "transaction_time";
+	}
+	if (pg_strcasecmp(src, "statement_time") == 0 ||
+		pg_strcasecmp(src, "last_stattime") == 0)
+	{
+		info->source = MM_SOURCE_STATEMENT;
+		return "statement_time";
+	}
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), src) == 0 &&
+			strcmp(src, MM_COL_VERSION) != 0 &&
+			(att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID))
+		{
+			info->source = MM_SOURCE_COLUMN;
+			info->source_attnum = att->attnum;
+			info->source_type = att->atttypid;
+			return src;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid version source \"%s\"", src),
+			 errdetail("Table %s has no timestamp or timestamptz column of that name.",
+					   mm_qualified_relname(RelationGetRelid(rel))),
+			 errhint("Use hlc (default), transaction_time, statement_time, or the name of a timestamp column.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * The table whose name a partition's rows go by in tombstones, key locks
+ * and the conflict log: the partitioned table at the top, the one that is
+ * registered.
+ */
+static Oid
+partition_root(Relation rel)
+{
+	List	   *ancestors;
+	Oid			root;
+
+	if (!rel->rd_rel->relispartition)
+		return RelationGetRelid(rel);
+	ancestors = get_partition_ancestors(RelationGetRelid(rel));
+	root = llast_oid(ancestors);
+	list_free(ancestors);
+	return root;
+}
+
 static void
 build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 {
 	int			nargs = trigger ? trigger->tgnargs : 0;
 	char	  **args = trigger ? trigger->tgargs : NULL;
 	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			root;
 	int			i;
 
 	info->tgoid = trigger ? trigger->tgoid : InvalidOid;
@@ -451,40 +596,7 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 		info->node_id = parse_node_arg(args[0], "node id", rel);
 
 	if (nargs >= 2 && args[1][0] != '\0')
-	{
-		const char *src = args[1];
-
-		if (pg_strcasecmp(src, "hlc") == 0)
-			info->source = MM_SOURCE_HLC;
-		else if (pg_strcasecmp(src, "transaction_time") == 0 ||
-				 pg_strcasecmp(src, "last_xacttime") == 0)
-			info->source = MM_SOURCE_TRANSACTION;
-		else if (pg_strcasecmp(src, "statement_time") == 0 ||
-				 pg_strcasecmp(src, "last_stattime") == 0)
-			info->source = MM_SOURCE_STATEMENT;
-		else
-		{
-			for (i = 0; i < desc->natts; i++)
-			{
-				Form_pg_attribute att = TupleDescAttr(desc, i);
-
-				if (!att->attisdropped && strcmp(NameStr(att->attname), src) == 0 &&
-					(att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID))
-				{
-					info->source = MM_SOURCE_COLUMN;
-					info->source_attnum = att->attnum;
-					info->source_type = att->atttypid;
-					break;
-				}
-			}
-			if (info->source != MM_SOURCE_COLUMN)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid version source \"%s\" in multimaster trigger on \"%s\"",
-								src, RelationGetRelationName(rel)),
-						 errhint("Use hlc, transaction_time, statement_time, or the name of a timestamp column.")));
-		}
-	}
+		(void) version_source(rel, args[1], info);
 
 	if (nargs >= 3 && args[2][0] != '\0')
 		info->policy = mm_parse_policy(args[2]);
@@ -492,37 +604,12 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 	if (nargs >= 4)
 		info->priority_node = parse_node_arg(args[3], "priority node", rel);
 
-	info->origin_attnum = version_column(rel, "mm_origin", INT4OID);
-	info->version_attnum = version_column(rel, "mm_version", TIMESTAMPTZOID);
-	info->generation_attnum = version_column(rel, "mm_generation", INT8OID);
+	info->origin_attnum = version_column(rel, MM_COL_ORIGIN, INT4OID, false);
+	info->version_attnum = version_column(rel, MM_COL_VERSION, TIMESTAMPTZOID, false);
+	info->generation_attnum = version_column(rel, MM_COL_GENERATION, INT8OID, false);
 
-	info->pk_index = RelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(info->pk_index))
-	{
-		if (has_deferrable_pkey(rel))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("primary key of \"%s\" is deferrable", RelationGetRelationName(rel)),
-					 errdetail("Conflicts are resolved per primary key value, which must be checked at once."),
-					 errhint("Make it NOT DEFERRABLE: ALTER TABLE ... ALTER CONSTRAINT ... NOT DEFERRABLE.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
-				 errdetail("Conflicts are resolved per primary key value.")));
-	}
-
+	info->pk_index = resolving_key(rel);
 	mm_key_build(&info->key, rel, info->pk_index, true, info->cxt);
-	for (i = 0; i < info->key.ncols; i++)
-	{
-		AttrNumber	attnum = info->key.cols[i].attnum;
-
-		if (attnum == info->origin_attnum || attnum == info->version_attnum ||
-			attnum == info->generation_attnum)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("primary key of \"%s\" contains a multimaster version column",
-							RelationGetRelationName(rel))));
-	}
 
 	/* applied updates mark every column updated (UPDATE OF triggers) */
 	{
@@ -536,7 +623,10 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 		MemoryContextSwitchTo(oldcxt);
 	}
 
-	info->published = in_mesh_publication(RelationGetRelid(rel));
+	/* a partition is shipped, named and locked as the table registered */
+	root = partition_root(rel);
+	info->root_relid = root;
+	info->published = in_mesh_publication(root);
 	info->replident = rel->rd_rel->relreplident;
 	info->has_toastable = false;
 	for (i = 0; i < desc->natts; i++)
@@ -551,11 +641,13 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(info->cxt);
+		Oid			nsp = get_rel_namespace(root);
+		char	   *relname = get_rel_name(root);
 
-		info->table_ident = mm_table_ident(RelationGetNamespace(rel),
-										   RelationGetRelationName(rel));
-		info->table_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													  RelationGetRelationName(rel));
+		if (!OidIsValid(nsp) || relname == NULL)
+			elog(ERROR, "cache lookup failed for relation %u", root);
+		info->table_ident = mm_table_ident(nsp, relname);
+		info->table_name = quote_qualified_identifier(get_namespace_name(nsp), relname);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	info->table_hash = mm_table_hash(info->table_ident);
@@ -673,24 +765,171 @@ mm_relinfo_get(Relation rel, Trigger *trigger)
 }
 
 /*
+ * The relations a registered table's rows live in: the table itself, or
+ * every leaf partition of a partitioned one (locked in 'lockmode').
+ */
+List *
+mm_leaf_relids(Oid relid, LOCKMODE lockmode)
+{
+	List	   *all;
+	List	   *leaves = NIL;
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return list_make1_oid(relid);
+	all = find_all_inheritors(relid, lockmode, NULL);
+	foreach(lc, all)
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+			leaves = lappend_oid(leaves, lfirst_oid(lc));
+	list_free(all);
+	return leaves;
+}
+
+/*
  * multimaster._check_table(regclass): what a local write of the table
- * would refuse, refused now (add_table calls it last, so a table it cannot
- * serve is not registered at all).
+ * (of any of its partitions) would refuse, refused now (add_table calls it
+ * last, so a table it cannot serve is not registered at all).
  */
 PG_FUNCTION_INFO_V1(mm_check_table);
 Datum
 mm_check_table(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
+	List	   *leaves;
+	ListCell   *lc;
+
+	if (!OidIsValid(get_rel_relkind(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	leaves = mm_leaf_relids(relid, AccessShareLock);
+	foreach(lc, leaves)
+	{
+		Relation	rel = try_relation_open(lfirst_oid(lc), AccessShareLock);
+
+		if (rel == NULL)
+			continue;
+		mm_check_local_write(mm_relinfo_get(rel, NULL));
+		relation_close(rel, AccessShareLock);
+	}
+	PG_RETURN_VOID();
+}
+
+/* A BEFORE ROW trigger of 'rel' that would fire before the multimaster one. */
+static void
+check_trigger_order(Relation rel)
+{
+	const char *first = NULL;
+	int			i;
+
+	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &rel->trigdesc->triggers[i];
+
+		if (t->tgisinternal || !TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_BEFORE(t->tgtype))
+			continue;
+		if (strcmp(t->tgname, MM_TRIGGER_NAME) < 0 &&
+			(first == NULL || strcmp(t->tgname, first) < 0))
+			first = t->tgname;
+	}
+	if (first)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on %s would fire before the multimaster trigger",
+						first, mm_qualified_relname(RelationGetRelid(rel))),
+				 errdetail("BEFORE ROW triggers fire in name order; conflict resolution must see the row first."),
+				 errhint("Rename that trigger so that its name sorts after \"%s\".", MM_TRIGGER_NAME)));
+}
+
+/*
+ * multimaster._check_registrable(tbl regclass, version_source text) -> text
+ *
+ * Everything multimaster.add_table() needs of a table before it changes
+ * anything, checked by the same code the trigger uses: what can be
+ * registered (an ordinary or a partitioned table, permanent, not a
+ * partition, not multimaster's own), its primary key, the types of version
+ * columns already there, the version source (returned in canonical form)
+ * and the order of BEFORE ROW triggers on it and its partitions.
+ */
+PG_FUNCTION_INFO_V1(mm_check_registrable);
+Datum
+mm_check_registrable(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *src = PG_ARGISNULL(1) ? "hlc" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Relation	rel = try_relation_open(relid, AccessShareLock);
+	MMRelInfo	info;
+	const char *canon;
+	char		relkind;
+	List	   *parts;
+	ListCell   *lc;
 
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	mm_check_local_write(mm_relinfo_get(rel, NULL));
+	relkind = rel->rd_rel->relkind;
+
+	if (RelationGetNamespace(rel) == get_namespace_oid(MM_SCHEMA, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table %s belongs to multimaster itself", mm_qualified_relname(relid))));
+	if (rel->rd_rel->relispartition)
+	{
+		Oid			root = partition_root(rel);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s is a partition of %s", mm_qualified_relname(relid),
+						mm_qualified_relname(root)),
+				 errdetail("A partitioned table is replicated as a whole: its partitions, present and future, share its version columns, trigger and conflict policy."),
+				 errhint("Register the partitioned table: SELECT multimaster.add_table('%s');",
+						 mm_qualified_relname(root))));
+	}
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot replicate \"%s\"", mm_qualified_relname(relid)),
+				 errdetail("Only ordinary and partitioned tables can be replicated.")));
+	if (rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot replicate temporary or unlogged table %s",
+						rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ?
+						quote_identifier(RelationGetRelationName(rel)) :
+						mm_qualified_relname(relid)),
+				 errdetail("Logical replication only carries changes of permanent, logged tables.")));
+
+	(void) resolving_key(rel);
+	(void) version_column(rel, MM_COL_ORIGIN, INT4OID, true);
+	(void) version_column(rel, MM_COL_VERSION, TIMESTAMPTZOID, true);
+	(void) version_column(rel, MM_COL_GENERATION, INT8OID, true);
+	canon = version_source(rel, src, &info);
+	check_trigger_order(rel);
 	relation_close(rel, AccessShareLock);
-	PG_RETURN_VOID();
+
+	parts = relkind == RELKIND_PARTITIONED_TABLE ?
+		find_all_inheritors(relid, AccessShareLock, NULL) : NIL;
+	foreach(lc, parts)
+	{
+		Relation	part = relation_open(lfirst_oid(lc), NoLock);
+
+		if (part->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot replicate temporary or unlogged partition %s",
+							mm_qualified_relname(RelationGetRelid(part))),
+					 errdetail("Logical replication only carries changes of permanent, logged tables.")));
+		if (part->rd_rel->relkind == RELKIND_FOREIGN_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot replicate foreign partition %s",
+							mm_qualified_relname(RelationGetRelid(part))),
+					 errdetail("Its rows live on another server; logical replication does not see them.")));
+		check_trigger_order(part);
+		relation_close(part, NoLock);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(canon));
 }
 
 /*

@@ -27,6 +27,11 @@
 #define MM_TRIGGER_NAME			"000_multimaster_resolve"
 #define MM_MAX_NODE_ID			32767
 
+/* the row version columns add_table() adds to a registered table */
+#define MM_COL_ORIGIN			"mm_origin"
+#define MM_COL_VERSION			"mm_version"
+#define MM_COL_GENERATION		"mm_generation"
+
 /* Conflict policies: each one is a total order over row versions. */
 typedef enum MMPolicy
 {
@@ -52,6 +57,8 @@ typedef enum MMVersionSource
 typedef struct MMRelInfo
 {
 	Oid			relid;
+	Oid			root_relid;		/* the registered table: relid, or for a
+								 * partition its topmost partitioned table */
 	bool		valid;			/* cleared by invalidation callbacks */
 	Oid			tgoid;			/* trigger whose arguments built this */
 	MemoryContext cxt;
@@ -79,8 +86,9 @@ typedef struct MMRelInfo
 	char		replident;		/* pg_class.relreplident */
 	bool		has_toastable;	/* a column can be stored out of line */
 
-	char	   *table_ident;	/* "schema"."table": tombstone identity */
-	char	   *table_name;		/* as people write it: messages, log */
+	char	   *table_ident;	/* "schema"."table" of root_relid: tombstone
+								 * identity */
+	char	   *table_name;		/* the same as people write it: messages, log */
 	uint32		table_hash;		/* hash of table_ident, for key locks */
 
 	/* no local write of this table may order below this (purged tombstones) */
@@ -101,6 +109,7 @@ extern Oid	mm_catalog_relid(const char *relname, bool missing_ok);
 extern Oid	mm_tombstones_relid(void);
 extern char *mm_qualified_relname(Oid relid);
 extern void mm_check_local_write(const MMRelInfo *info);
+extern List *mm_leaf_relids(Oid relid, LOCKMODE lockmode);
 
 extern MMPolicy mm_parse_policy(const char *name);
 extern const char *mm_policy_name(MMPolicy policy);

@@ -87,24 +87,31 @@ mm_row_version(PG_FUNCTION_ARGS)
 	Relation	rel = mm_open_registered(PG_GETARG_OID(0), AccessShareLock);
 	MMRelInfo  *info = mm_relinfo_get(rel, NULL);
 	TupleTableSlot *keyslot = mm_key_slot_from_text(rel, &info->key, PG_GETARG_ARRAYTYPE_P(1));
-	TupleTableSlot *row = table_slot_create(rel, NULL);
 	TupleDesc	rdesc;
 	Datum		values[3];
 	bool		nulls[3] = {true, true, true};
+	MMRoute		route;
 
 	if (get_call_result_type(fcinfo, NULL, &rdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (mm_find_by_key(rel, info, LockTupleKeyShare, keyslot, row) != MM_FOUND_NONE)
+	if (mm_route_key(rel, info, keyslot, AccessShareLock, &route))
 	{
-		MMVersion	v;
+		TupleTableSlot *row = table_slot_create(route.rel, NULL);
 
-		mm_version_from_slot(row, info, &v);
-		values[0] = Int32GetDatum(v.origin);
-		values[1] = Int64GetDatum((int64) v.ts);
-		values[2] = Int64GetDatum(v.generation);
-		nulls[0] = nulls[1] = nulls[2] = false;
+		if (mm_find_by_key(route.rel, route.info, LockTupleKeyShare,
+						   route.keyslot, row) != MM_FOUND_NONE)
+		{
+			MMVersion	v;
+
+			mm_version_from_slot(row, route.info, &v);
+			values[0] = Int32GetDatum(v.origin);
+			values[1] = Int64GetDatum((int64) v.ts);
+			values[2] = Int64GetDatum(v.generation);
+			nulls[0] = nulls[1] = nulls[2] = false;
+		}
+		ExecDropSingleTupleTableSlot(row);
+		mm_route_end(&route);
 	}
-	ExecDropSingleTupleTableSlot(row);
 	ExecDropSingleTupleTableSlot(keyslot);
 	table_close(rel, NoLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(rdesc), values, nulls)));
@@ -132,6 +139,8 @@ mm_resolve_unique_local(PG_FUNCTION_ARGS)
 	const char *action;
 	char	   *winner_text;
 	TupleTableSlot *winslot;
+	MMRoute		route;
+	bool		found;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
 		PG_ARGISNULL(4) || PG_ARGISNULL(5))
@@ -155,22 +164,34 @@ mm_resolve_unique_local(PG_FUNCTION_ARGS)
 	mm_keyref_init(&ref, &info->key, keyslot);
 
 	mm_key_lock(info->table_hash, mm_keyref_hash(&ref));
-	row = table_slot_create(rel, NULL);
-	if (mm_find_by_key(rel, info, LockTupleExclusive, keyslot, row) != MM_FOUND_NONE)
+	found = false;
+	if (mm_route_key(rel, info, keyslot, RowExclusiveLock, &route))
 	{
-		Oid			argtypes[1] = {TIDOID};
-		Datum		values[1] = {PointerGetDatum(&row->tts_tid)};
+		row = table_slot_create(route.rel, NULL);
+		if (mm_find_by_key(route.rel, route.info, LockTupleExclusive,
+						   route.keyslot, row) != MM_FOUND_NONE)
+		{
+			Oid			argtypes[1] = {TIDOID};
+			Datum		values[1] = {PointerGetDatum(&row->tts_tid)};
 
-		/* an ordinary local delete: the trigger writes the tombstone */
-		mm_version_from_slot(row, info, &loser);
-		SPI_connect();
-		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) $1",
-										   mm_qualified_relname(relid)),
-								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not delete the losing row");
-		SPI_finish();
-		action = "deleted";
+			/*
+			 * An ordinary local delete: the trigger writes the tombstone.
+			 * A ctid names a row only within one relation: the partition.
+			 */
+			mm_version_from_slot(row, route.info, &loser);
+			SPI_connect();
+			if (SPI_execute_with_args(psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) $1",
+											   mm_qualified_relname(RelationGetRelid(route.rel))),
+									  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not delete the losing row");
+			SPI_finish();
+			found = true;
+		}
+		ExecDropSingleTupleTableSlot(row);
+		mm_route_end(&route);
 	}
+	if (found)
+		action = "deleted";
 	else
 	{
 		mm_tombstone_write(info, &ref, &loser, mm_local_node_id(false));
@@ -185,7 +206,6 @@ mm_resolve_unique_local(PG_FUNCTION_ARGS)
 					psprintf("kept key %s, deleted key %s", winner_text, mm_keyref_text(&ref)),
 					&loser, NULL, &tomb, NULL);
 
-	ExecDropSingleTupleTableSlot(row);
 	ExecDropSingleTupleTableSlot(winslot);
 	ExecDropSingleTupleTableSlot(keyslot);
 	table_close(rel, NoLock);

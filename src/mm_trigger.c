@@ -316,7 +316,21 @@ owner_row(Oid owner, bytea *key_data, bool apply)
 	rowslot = table_slot_create(orel, NULL);
 	mm_key_decode(&oinfo->key, key_data, keyslot);
 	if (!apply)
-		(void) mm_find_by_key(orel, oinfo, LockTupleExclusive, keyslot, rowslot);
+	{
+		MMRoute		route;
+
+		if (mm_route_key(orel, oinfo, keyslot, RowExclusiveLock, &route))
+		{
+			TupleTableSlot *found = route.routed ?
+				table_slot_create(route.rel, NULL) : rowslot;
+
+			(void) mm_find_by_key(route.rel, route.info, LockTupleExclusive,
+								  route.keyslot, found);
+			if (found != rowslot)
+				ExecDropSingleTupleTableSlot(found);
+			mm_route_end(&route);
+		}
+	}
 	else
 	{
 		MMKeyRef	ref;
