@@ -399,6 +399,35 @@ key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
 }
 
 /*
+ * The common case of an incoming INSERT: a new row, whose key is neither
+ * here nor tombstoned, in a table without another unique key to check.
+ * Then the apply worker's own insert is all there is to do, and the
+ * trigger lets the row through instead of upserting it (no executor state,
+ * no speculative insertion, one probe of the key instead of two).
+ *
+ * Decided under the key lock, which every local writer of an absent key
+ * takes before it writes (mm_trigger.c), as does every incoming row and
+ * tombstone: a row of the key that appears after the probe is written
+ * once this transaction has committed, and then meets this row (a
+ * duplicate key, or the update of ON CONFLICT, stamped past it).  A row
+ * being written without the key lock (found in progress) is left to
+ * mm_upsert(), which waits for it.
+ */
+bool
+mm_apply_insert_is_new(Relation rel, const MMRelInfo *info,
+					   TupleTableSlot *slot, MMKeyRef *ref)
+{
+	MMVersion	tomb;
+
+	if (info->has_other_unique)
+		return false;
+	mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+	if (key_present(rel, info, slot))
+		return false;
+	return !mm_tombstone_find(info, ref, &tomb);
+}
+
+/*
  * The relation that holds the row of the key in 'keyslot' (a slot of
  * 'rel', a registered table): 'rel' itself, or for a partitioned table the
  * leaf partition whose primary key holds the key.  The partition key is

@@ -378,6 +378,34 @@ has_deferrable_pkey(Relation rel)
 	return result;
 }
 
+/*
+ * Has the table a unique index besides its primary key?  An incoming row
+ * then needs the check of mm_apply.c (check_secondary_unique).
+ */
+static bool
+has_other_unique(Relation rel, Oid pk_index)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		result = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup;
+
+		if (lfirst_oid(lc) == pk_index)
+			continue;
+		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_index) GETSTRUCT(tup))->indisunique)
+			result = true;
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+	return result;
+}
+
 /* Is the table shipped by the multimaster plugin (publication multimaster)? */
 static bool
 in_mesh_publication(Oid relid)
@@ -610,6 +638,7 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 
 	info->pk_index = resolving_key(rel);
 	mm_key_build(&info->key, rel, info->pk_index, true, info->cxt);
+	info->has_other_unique = has_other_unique(rel, info->pk_index);
 
 	/* applied updates mark every column updated (UPDATE OF triggers) */
 	{

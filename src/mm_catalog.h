@@ -77,6 +77,7 @@ typedef struct MMRelInfo
 	Oid			pk_index;
 	MMKeyInfo	key;
 	Bitmapset  *all_columns;	/* every column, as range-table updatedCols */
+	bool		has_other_unique;	/* a unique index besides the key */
 
 	/*
 	 * What local writes need to be safe to ship; checked on every local

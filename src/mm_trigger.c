@@ -223,6 +223,8 @@ apply_write(TriggerData *td, const MMRelInfo *info)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		slot_getallattrs(td->tg_trigslot);
+		if (mm_apply_insert_is_new(td->tg_relation, info, td->tg_trigslot, &ref))
+			return PointerGetDatum(td->tg_trigtuple);	/* the worker inserts it */
 		(void) mm_upsert(td->tg_relation, info, td->tg_trigslot, &ref, false, NULL);
 		return PointerGetDatum(NULL);	/* mm_upsert did the writing */
 	}
