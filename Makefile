@@ -29,7 +29,7 @@ PGFILEDESC = "multimaster - active-active logical replication"
 REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
 	tombstone_identity purge_keeps_order ordinary_statements \
 	alter_table_rules one_node_settings relcache_memory user_clock_bounds \
-	late_tombstone global_ids conflict_log_retention
+	late_tombstone global_ids conflict_log_retention bulk_writes
 REGRESS_OPTS = --inputdir=. --dbname=multimaster_regression
 ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete
 ISOLATION_OPTS = --inputdir=test/isolation --dbname=multimaster_isolation

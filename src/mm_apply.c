@@ -421,10 +421,11 @@ mm_apply_insert_is_new(Relation rel, const MMRelInfo *info,
 
 	if (info->has_other_unique)
 		return false;
-	mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+	if (!mm_key_table_locked(info->table_hash))
+		mm_key_lock(info->table_hash, mm_keyref_hash(ref));
 	if (key_present(rel, info, slot))
 		return false;
-	return !mm_tombstone_find(info, ref, &tomb);
+	return mm_tombstones_none(info) || !mm_tombstone_find(info, ref, &tomb);
 }
 
 /*
@@ -700,6 +701,8 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	ErrorContextCallback errcallback;
 	bool		key_locked = is_tombstone;	/* the caller locks those */
 
+	if (is_tombstone)
+		mm_tombstones_written();
 	exec_begin(&ex, rel, info);
 	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
 	slot = table_slot_create(rel, &ex.estate->es_tupleTable);

@@ -656,3 +656,19 @@ mm_key_lock(uint32 table_hash, uint32 key_hash)
 	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
 		entry->nkeys++;
 }
+
+/*
+ * Does this transaction hold the whole-table key lock of 'table_hash'?
+ * Then no other transaction writes an absent key of that table, nor a
+ * tombstone of it, until this one ends.
+ */
+bool
+mm_key_table_locked(uint32 table_hash)
+{
+	MMKeyLockCount *entry;
+
+	if (keylock_counts == NULL)
+		return false;
+	entry = hash_search(keylock_counts, &table_hash, HASH_FIND, NULL);
+	return entry != NULL && entry->escalated;
+}

@@ -39,6 +39,7 @@
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -120,6 +121,75 @@ mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref, MMVersion *v)
 	table_close(rel, AccessShareLock);
 
 	return found;
+}
+
+/*
+ * Tables of which this transaction found no tombstone at all while holding
+ * their whole-table key lock (mm_key.c): a bulk write of many keys of one
+ * table then looks the table up once, not each key.  The lock keeps other
+ * transactions from writing a tombstone of the table until this one ends;
+ * this one's own tombstone writes forget the list (mm_tombstones_written).
+ * In TopTransactionContext.
+ */
+static List *tombless_tables = NIL;
+static bool tombless_callback = false;
+
+static void
+tombless_xact_callback(XactEvent event, void *arg)
+{
+	tombless_tables = NIL;		/* freed with TopTransactionContext */
+}
+
+/* Has the table no tombstone, as far as this transaction can be sure? */
+bool
+mm_tombstones_none(const MMRelInfo *info)
+{
+	Relation	rel;
+	Relation	idxrel;
+	IndexScanDesc scan;
+	ScanKeyData skey;
+	TupleTableSlot *slot;
+	bool		none;
+
+	if (!mm_key_table_locked(info->table_hash))
+		return false;
+	if (list_member_oid(tombless_tables, info->root_relid))
+		return true;
+
+	rel = table_open(mm_tombstones_relid(), AccessShareLock);
+	idxrel = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(info->table_ident));
+	skey.sk_collation = idxrel->rd_indcollation[0];
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idxrel, SnapshotSelf, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	none = !index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idxrel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	if (none)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		if (!tombless_callback)
+		{
+			RegisterXactCallback(tombless_xact_callback, NULL);
+			tombless_callback = true;
+		}
+		tombless_tables = lappend_oid(tombless_tables, info->root_relid);
+		MemoryContextSwitchTo(old);
+	}
+	return none;
+}
+
+/* A tombstone was written by this transaction: forget what was found. */
+void
+mm_tombstones_written(void)
+{
+	tombless_tables = NIL;
 }
 
 /*

@@ -28,6 +28,8 @@
 #define Natts_tomb				7
 
 extern void mm_tombstone_init(void);
+extern bool mm_tombstones_none(const MMRelInfo *info);
+extern void mm_tombstones_written(void);
 extern bool mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref,
 							  MMVersion *v);
 extern void mm_tombstone_write(const MMRelInfo *owner, MMKeyRef *ref,

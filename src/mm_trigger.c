@@ -97,6 +97,8 @@ stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v)
 									 cols, values, nulls);
 }
 
+static void newer_of_floor(const MMRelInfo *info, MMVersion *prev);
+
 /*
  * prev := the newer of prev, the key's tombstone, and the table's floor
  * (what purged tombstones left).  For a key that has no row: the key lock
@@ -112,7 +114,13 @@ newer_of_tombstone(const MMRelInfo *info, MMKeyRef *ref, MMVersion *prev)
 	if (mm_tombstone_find(info, ref, &tomb) &&
 		mm_version_cmp(&tomb, prev, info) > 0)
 		*prev = tomb;
+	newer_of_floor(info, prev);
+}
 
+/* prev := the newer of prev and the table's floor (purged tombstones). */
+static void
+newer_of_floor(const MMRelInfo *info, MMVersion *prev)
+{
 	if (info->has_floor)
 	{
 		if (prev->isnull)
@@ -149,8 +157,25 @@ local_write(TriggerData *td, const MMRelInfo *info)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
-		TupleTableSlot *existing = table_slot_create(rel, NULL);
+		TupleTableSlot *existing;
 		bool		exists;
+
+		/*
+		 * A bulk write holds the whole table's key lock (after the first
+		 * keys): no other transaction deletes a row of the table or writes
+		 * a tombstone of it until this one ends, so a row found here would
+		 * only meet our insert, and a table without tombstones has none to
+		 * stamp past.  One lookup of the table instead of two per row.
+		 */
+		if (mm_key_table_locked(info->table_hash) && mm_tombstones_none(info))
+		{
+			prev.isnull = true;
+			newer_of_floor(info, &prev);
+			mm_version_next(info, td->tg_trigslot, &prev, node, &next);
+			return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
+		}
+
+		existing = table_slot_create(rel, NULL);
 
 		/*
 		 * A row of this key that a concurrent transaction is deleting must
