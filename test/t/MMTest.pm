@@ -55,9 +55,11 @@ our @EXPORT = qw(
 
 our $TIMEOUT = $ENV{MM_TEST_TIMEOUT} || 120;
 
-# Deterministic text rendering of rows (timestamptz, dates) on every node.
+# Deterministic text rendering of rows (timestamptz, dates, floats, bytea)
+# on every node, whatever the nodes' own defaults.
 our $FIXED_GUCS = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
-  . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres';";
+  . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres'; "
+  . "SET bytea_output = 'hex';";
 
 my $guc_opl;    # cached: does this server know output_plugin_libraries?
 
@@ -341,7 +343,8 @@ sub wait_sync
 }
 
 # table_digest($node, $table): "count|sum(hashtext(row::text))" of a table
-# under fixed TimeZone/DateStyle (so mm_version renders the same everywhere).
+# under fixed settings ($FIXED_GUCS: mm_version and bytea render the same
+# everywhere).
 sub table_digest
 {
 	my ($node, $table) = @_;
