@@ -48,16 +48,6 @@ wait_sync(@nodes);
 wait_converged('k', @nodes);
 wait_converged('n', @nodes);
 
-# drift: writes under a replication origin are not shipped
-sub drift
-{
-	my ($node, $sql) = @_;
-	$node->safe_psql('postgres',
-		"SELECT pg_replication_origin_create('drift') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = 'drift');
-		 SELECT pg_replication_origin_session_setup('drift');
-		 SET session_replication_role = replica;
-		 $sql");
-}
 # node 2 holds a newer row of key r10
 drift($n2,
 	"INSERT INTO k SELECT ts, f, b, 'changed on node 2', 2, now() + interval '1 minute', 9 FROM k WHERE v = 'r10'");
