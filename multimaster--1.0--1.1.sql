@@ -524,13 +524,55 @@ COMMENT ON PROCEDURE multimaster.replicate_ddl_concurrently(text) IS
   'replicate_ddl() for CREATE INDEX CONCURRENTLY and the like: ends its own transaction first, so that the command does not wait for it';
 REVOKE ALL ON PROCEDURE multimaster.replicate_ddl_concurrently(text) FROM PUBLIC;
 
+/*
+ * A row's key identity in SQL, the same on every node whatever its
+ * settings: compare_table_keys() buckets keys by _key_hash() and matches
+ * them across nodes by _key_data(); repair_table() finds a key's row with
+ * _key_value() and the key's own equality.
+ */
+CREATE FUNCTION multimaster._key_hash(r record)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mm_key_hash_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster._key_hash(record) IS
+  'Internal: the hash of a table row''s primary key under the key''s own equality, as multimaster.tombstones.key_hash';
+REVOKE ALL ON FUNCTION multimaster._key_hash(record) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._key_data(r record)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mm_key_data_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster._key_data(record) IS
+  'Internal: a table row''s primary key in the fixed binary encoding of multimaster.tombstones.key_data';
+REVOKE ALL ON FUNCTION multimaster._key_data(record) FROM PUBLIC;
+
+-- not STRICT: type_of is a NULL of the wanted type
+CREATE FUNCTION multimaster._key_value(key_data bytea, col integer, type_of anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'mm_key_value_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster._key_value(bytea, integer, anyelement) IS
+  'Internal: column col (from 1) of a key encoded as in multimaster.tombstones.key_data, as a value of the type of type_of';
+REVOKE ALL ON FUNCTION multimaster._key_value(bytea, integer, anyelement) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._tombstone_version(tbl regclass, key_data bytea,
+                                               OUT origin integer, OUT version bigint,
+                                               OUT generation bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mm_tombstone_version'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION multimaster._tombstone_version(regclass, bytea) IS
+  'Internal: the version of the newest tombstone of a key (encoded as in multimaster.tombstones.key_data) on this node (clock as raw microseconds), NULLs if none';
+REVOKE ALL ON FUNCTION multimaster._tombstone_version(regclass, bytea) FROM PUBLIC;
+
 CREATE FUNCTION multimaster.compare_table_keys(tbl regclass)
 RETURNS TABLE (key text, node_id integer, node_name text, holds text)
 AS 'MODULE_PATHNAME', 'mm_compare_table_keys'
 LANGUAGE C VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.compare_table_keys(regclass) IS
-  'The keys whose rows differ between nodes and what each node holds for them, found by hashing key buckets, then sub-buckets, then rows';
+  'The keys whose rows differ between nodes and what each node holds for them, found by hashing key buckets, then sub-buckets, then rows; keys are compared by value';
 REVOKE ALL ON FUNCTION multimaster.compare_table_keys(regclass) FROM PUBLIC;
 
 CREATE FUNCTION multimaster.repair_table(tbl regclass, dry_run boolean DEFAULT true)

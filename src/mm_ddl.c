@@ -207,34 +207,55 @@ apply_where_missing(MeshNode *nodes, int n, const char *id, const char *command)
 }
 
 /*
- * multimaster.replicate_ddl(command text, wait_for_sync boolean) returns text
+ * The start that replicate_ddl() and replicate_ddl_concurrently() share:
+ * only a superuser, a command must be given; a new change id and
+ * connections to every known node.  replicate_ddl() runs in a transaction
+ * of its own, which a CONCURRENTLY command would wait for.
+ * replicate_ddl_concurrently() ends the caller's transaction itself (its
+ * caller checked that it may): what it reads and connects here lives in
+ * its non-atomic SPI connection, which outlives those commits.  Returns
+ * the command.
  */
-Datum
-mm_replicate_ddl(PG_FUNCTION_ARGS)
+static char *
+ddl_begin(FunctionCallInfo fcinfo, bool concurrently, char **id,
+		  MeshNode **nodes, int *n)
 {
 	char	   *command;
-	bool		sync = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	MeshNode   *nodes;
-	int			n,
-				i;
-	char	   *id;
 
 	mm_require_superuser("change the schema of the multimaster mesh");
-	PreventInTransactionBlock(true, "multimaster.replicate_ddl()");
+	if (!concurrently)
+		PreventInTransactionBlock(true, "multimaster.replicate_ddl()");
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a command must be given")));
+	if (concurrently)
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
 	command = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (waits_for_snapshots(command))
+	if (!concurrently && waits_for_snapshots(command))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a CONCURRENTLY command would wait on this node for this very call to end"),
 				 errdetail("It waits for every transaction older than it, and a function call is one."),
 				 errhint("CALL multimaster.replicate_ddl_concurrently('...'); runs it on every node without holding a transaction here.")));
-	id = psprintf("%d-" INT64_FORMAT, mm_local_node_id(false), (int64) GetCurrentTimestamp());
+	*id = psprintf("%d-" INT64_FORMAT, mm_local_node_id(false), (int64) GetCurrentTimestamp());
+	*nodes = mm_connect_known_nodes(n, false);
+	return command;
+}
 
-	nodes = mm_connect_known_nodes(&n, false);
+/*
+ * multimaster.replicate_ddl(command text, wait_for_sync boolean) returns text
+ */
+Datum
+mm_replicate_ddl(PG_FUNCTION_ARGS)
+{
+	bool		sync = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+	MeshNode   *nodes;
+	int			n,
+				i;
+	char	   *id;
+	char	   *command = ddl_begin(fcinfo, false, &id, &nodes, &n);
+
 	PG_TRY();
 	{
 		if (sync)
@@ -470,16 +491,7 @@ mm_replicate_ddl_concurrently(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("multimaster.replicate_ddl_concurrently() must be called with CALL, outside a transaction block")));
-	mm_require_superuser("change the schema of the multimaster mesh");
-	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a command must be given")));
-
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
-	command = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	id = psprintf("%d-" INT64_FORMAT, mm_local_node_id(false), (int64) GetCurrentTimestamp());
-	nodes = mm_connect_known_nodes(&n, false);
+	command = ddl_begin(fcinfo, true, &id, &nodes, &n);
 	PG_TRY();
 	{
 		/* from here on this session holds no snapshot */

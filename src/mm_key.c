@@ -19,6 +19,9 @@
  *	  setting; two encodings are the same key when their bytes are equal,
  *	  or else when the decoded values are equal under that operator.
  *
+ * multimaster._key_hash(row), _key_data(row) and _key_value() give SQL the
+ * same identity, for comparing a table's keys across nodes.
+ *
  * The same hash serialises the writers of one key (mm_key_lock): a lookup
  * that finds neither row nor tombstone cannot see another transaction's
  * uncommitted tombstone, so it first waits for whoever writes that key.
@@ -34,8 +37,11 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/nbtree.h"
+#include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -263,6 +269,33 @@ mm_key_matches(const MMKeyInfo *key, TupleTableSlot *slot, bytea *mine,
 }
 
 /*
+ * The next column of an encoded key, advancing *p: its bytes and length,
+ * or a length of -1 for a NULL.
+ */
+static const char *
+next_part(const char **p, const char *end, int32 *len)
+{
+	const char *part;
+
+	if (end - *p < 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid multimaster key encoding")));
+	memcpy(len, *p, 4);
+	*len = (int32) pg_ntoh32(*len);
+	*p += 4;
+	if (*len < 0)
+		return NULL;
+	if (end - *p < *len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid multimaster key encoding")));
+	part = *p;
+	*p += *len;
+	return part;
+}
+
+/*
  * Put the key encoded in 'stored' into the key columns of 'slot' (a slot of
  * the key's table; its other columns are set NULL) and store it.
  */
@@ -285,24 +318,13 @@ mm_key_decode(const MMKeyInfo *key, bytea *stored, TupleTableSlot *slot)
 		{
 			MMKeyCol   *col = &key->cols[i];
 			int32		len;
+			const char *part = next_part(&p, end, &len);
 			StringInfoData vbuf;
 
-			if (end - p < 4)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("invalid multimaster key encoding")));
-			memcpy(&len, p, 4);
-			len = (int32) pg_ntoh32(len);
-			p += 4;
-			if (len < 0)
+			if (part == NULL)
 				continue;
-			if (end - p < len)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("invalid multimaster key encoding")));
 			initStringInfo(&vbuf);
-			appendBinaryStringInfo(&vbuf, p, len);
-			p += len;
+			appendBinaryStringInfo(&vbuf, part, len);
 			slot->tts_values[col->attnum - 1] =
 				ReceiveFunctionCall(&col->recv, &vbuf, col->recv_ioparam, -1);
 			slot->tts_isnull[col->attnum - 1] = false;
@@ -671,4 +693,162 @@ mm_key_table_locked(uint32 table_hash)
 		return false;
 	entry = hash_search(keylock_counts, &table_hash, HASH_FIND, NULL);
 	return entry != NULL && entry->escalated;
+}
+
+/*
+ * SQL access to a row's key identity, for statements that compare a table
+ * across nodes (compare_table_keys(), repair_table()): every node computes
+ * the same hash and encoding for equal keys, whatever its settings.
+ */
+typedef struct MMRowKeyCache
+{
+	Oid			typid;			/* row type the rest was built for */
+	MMKeyInfo	key;
+	TupleTableSlot *slot;
+	HeapTupleData tuple;		/* the current row, stored in slot */
+} MMRowKeyCache;
+
+/* The row argument in a slot of its table, with the table's key. */
+static MMRowKeyCache *
+row_key(FunctionCallInfo fcinfo)
+{
+	HeapTupleHeader td = PG_GETARG_HEAPTUPLEHEADER(0);
+	Oid			typid = HeapTupleHeaderGetTypeId(td);
+	MMRowKeyCache *c = fcinfo->flinfo->fn_extra;
+
+	if (c == NULL || c->typid != typid)
+	{
+		MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+		MemoryContext old;
+		Oid			relid = get_typ_typrelid(typid);
+		Relation	rel;
+		Oid			pk_index;
+
+		if (!OidIsValid(relid) ||
+			(get_rel_relkind(relid) != RELKIND_RELATION &&
+			 get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("multimaster key identity needs a row of a table, not a value of type %s",
+							format_type_be(typid)),
+					 errdetail("The key is found through the primary key of the row's table."),
+					 errhint("Pass the table's whole row, as in f(t) FROM tbl t.")));
+		rel = relation_open(relid, AccessShareLock);
+		pk_index = RelationGetPrimaryKeyIndex(rel);
+		if (!OidIsValid(pk_index))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
+					 errdetail("Keys are identified by the values of the primary key columns."),
+					 errhint("Add a primary key to the table.")));
+		if (c != NULL)
+			ExecDropSingleTupleTableSlot(c->slot);
+		else
+			c = MemoryContextAllocZero(cxt, sizeof(MMRowKeyCache));
+		mm_key_build(&c->key, rel, pk_index, true, cxt);
+		old = MemoryContextSwitchTo(cxt);
+		c->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(RelationGetDescr(rel)),
+										   &TTSOpsHeapTuple);
+		MemoryContextSwitchTo(old);
+		relation_close(rel, AccessShareLock);
+		c->typid = typid;
+		fcinfo->flinfo->fn_extra = c;
+	}
+	c->tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&c->tuple.t_self);
+	c->tuple.t_tableOid = InvalidOid;
+	c->tuple.t_data = td;
+	ExecStoreHeapTuple(&c->tuple, c->slot, false);
+	return c;
+}
+
+/*
+ * multimaster._key_hash(row record) -> integer: the hash of the row's
+ * primary key under its own equality, as in multimaster.tombstones.
+ */
+PG_FUNCTION_INFO_V1(mm_key_hash_sql);
+Datum
+mm_key_hash_sql(PG_FUNCTION_ARGS)
+{
+	MMRowKeyCache *c = row_key(fcinfo);
+
+	PG_RETURN_INT32((int32) mm_key_hash(&c->key, c->slot));
+}
+
+/*
+ * multimaster._key_data(row record) -> bytea: the row's primary key in the
+ * fixed binary encoding of multimaster.tombstones.
+ */
+PG_FUNCTION_INFO_V1(mm_key_data_sql);
+Datum
+mm_key_data_sql(PG_FUNCTION_ARGS)
+{
+	MMRowKeyCache *c = row_key(fcinfo);
+
+	PG_RETURN_BYTEA_P(mm_key_encode(&c->key, c->slot));
+}
+
+/*
+ * multimaster._key_value(key_data bytea, col integer, type_of anyelement)
+ *		-> anyelement
+ * Column 'col' (from 1) of an encoded key, as a value of the type of
+ * 'type_of' (a NULL of the column's type): what a statement compares the
+ * table's key columns with, by their own equality, to find the row of a key.
+ */
+PG_FUNCTION_INFO_V1(mm_key_value_sql);
+Datum
+mm_key_value_sql(PG_FUNCTION_ARGS)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 2);
+	bytea	   *stored;
+	int32		col;
+	const char *p;
+	const char *end;
+	const char *part = NULL;
+	int32		len = -1;
+	int			i;
+	Oid			recvfn,
+				ioparam;
+	StringInfoData vbuf;
+	int			saved;
+	Datum		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (!OidIsValid(typid))
+		elog(ERROR, "could not determine the type of the key value");
+	stored = PG_GETARG_BYTEA_PP(0);
+	col = PG_GETARG_INT32(1);
+	p = VARDATA_ANY(stored);
+	end = p + VARSIZE_ANY_EXHDR(stored);
+	if (col < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key column number must be at least 1")));
+	for (i = 1; i <= col; i++)
+		part = next_part(&p, end, &len);
+	if (part == NULL)
+		PG_RETURN_NULL();
+
+	getTypeBinaryInputInfo(typid, &recvfn, &ioparam);
+	initStringInfo(&vbuf);
+	appendBinaryStringInfo(&vbuf, part, len);
+	saved = pin_client_encoding();
+	PG_TRY();
+	{
+		result = OidReceiveFunctionCall(recvfn, &vbuf, ioparam, -1);
+		if (vbuf.cursor != vbuf.len)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("column %d of the multimaster key is not a value of type %s",
+							col, format_type_be(typid)),
+					 errdetail("Its encoding has %d bytes left over.", vbuf.len - vbuf.cursor),
+					 errhint("Give a NULL of the key column's own type.")));
+	}
+	PG_FINALLY();
+	{
+		unpin_client_encoding(saved);
+	}
+	PG_END_TRY();
+	PG_RETURN_DATUM(result);
 }

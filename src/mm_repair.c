@@ -9,10 +9,19 @@
  * shipping every row: each node hashes its rows into 256 buckets by key
  * (count and checksum per bucket); only the buckets that differ are split
  * into 256 sub-buckets each; only the rows of the sub-buckets that differ
- * travel, as (key, row hash, version).  Rows are rendered, hashed and keys
- * bucketed in sessions with the same settings on every node (as
- * compare_table() does), so equal rows hash alike.  A NOTICE tells how many
- * bytes came back from the nodes.
+ * travel, as (key, row hash, version).  A NOTICE tells how many bytes came
+ * back from the nodes and how many were sent to them.
+ *
+ * Keys are identified by value, as tombstones are (mm_key.c), never by how
+ * a session prints them: a key's bucket is its hash under the primary
+ * key's own equality (multimaster._key_hash(), the same on every node
+ * whatever its settings), and it travels in the fixed binary encoding of
+ * tombstones (multimaster._key_data()).  Two nodes' keys are the same when
+ * their encodings are equal, or else when the decoded values are equal
+ * under that equality (float8 0 and -0, numeric 1.0 and 1.00); a key is
+ * shown to people in this session's settings only.  Rows are compared by
+ * the hash of their text, rendered in sessions with the same settings on
+ * every node (as compare_table() does), so equal rows hash alike.
  *
  * multimaster.repair_table(tbl, dry_run) makes every node hold, for each
  * differing key, what the table's policy prefers among the versions the
@@ -30,16 +39,27 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "mm_catalog.h"
+#include "mm_key.h"
 #include "mm_mesh.h"
 #include "mm_remote.h"
 #include "mm_version.h"
@@ -49,7 +69,7 @@ PG_FUNCTION_INFO_V1(mm_repair_table);
 
 #define FIXED_SETTINGS \
 	"SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; " \
-	"SET extra_float_digits = 3; SET bytea_output = 'hex'"
+	"SET extra_float_digits = 3; SET bytea_output = 'hex'; SET lc_monetary = 'C'"
 
 /* what a node holds for one key */
 typedef struct KeyAt
@@ -62,21 +82,25 @@ typedef struct KeyAt
 
 typedef struct DiffKey
 {
-	char	   *key;			/* ARRAY['v1', ...]::text as rendered */
+	bytea	   *key_data;		/* fixed encoding, as the first node to hold it sent it */
+	char	   *key_param;		/* the same as a bytea literal, for remote statements */
+	char	   *key;			/* text[] literal in this session's settings, for people */
 	KeyAt	   *at;				/* per node */
 } DiffKey;
 
 typedef struct Diff
 {
 	char	   *relname;		/* schema-qualified */
-	char	   *keyexpr;		/* ARRAY[t.pk1::text, ...] */
-	char	   *keycond;		/* t.pk1 = $1[1]::type AND ... */
+	char	   *keycond;		/* t.pk1 = the key's column 1 (of $1) AND ... */
 	char	   *touch;			/* SET pk1 = pk1 */
 	MMRelInfo  *info;
+	MMKeyInfo	key;			/* the key's identity here, to match keys */
+	TupleTableSlot *slot;		/* a slot of the table, for one decoded key */
 	MeshNode   *nodes;
 	int			n;
 	List	   *keys;			/* DiffKey */
-	int64		bytes;
+	int64		bytes;			/* result bytes that came back */
+	int64		bytes_sent;		/* statement and parameter bytes sent */
 	int64		rows_compared;
 } Diff;
 
@@ -91,6 +115,22 @@ result_bytes(PGresult *res)
 		for (j = 0; j < PQnfields(res); j++)
 			b += PQgetlength(res, i, j);
 	return b;
+}
+
+/* Run one statement on node i, counting the bytes both ways. */
+static PGresult *
+exec_on(Diff *d, int i, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res;
+	int			p;
+
+	CHECK_FOR_INTERRUPTS();
+	d->bytes_sent += strlen(sql);
+	for (p = 0; p < nparams; p++)
+		d->bytes_sent += params[p] ? strlen(params[p]) : 0;
+	res = mm_remote_exec(&d->nodes[i].r, sql, nparams, params);
+	d->bytes += result_bytes(res);
+	return res;
 }
 
 /* The buckets (given as the first column) whose other columns differ between nodes. */
@@ -158,7 +198,7 @@ int_array(List *vals)
 	return buf.data;
 }
 
-/* Run one query on every node with the fixed settings; count the bytes. */
+/* Run one query on every node. */
 static PGresult **
 on_all(Diff *d, const char *sql, int nparams, const char *const *params)
 {
@@ -166,11 +206,7 @@ on_all(Diff *d, const char *sql, int nparams, const char *const *params)
 	int			i;
 
 	for (i = 0; i < d->n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		res[i] = mm_remote_exec(&d->nodes[i].r, sql, nparams, params);
-		d->bytes += result_bytes(res[i]);
-	}
+		res[i] = exec_on(d, i, sql, nparams, params);
 	return res;
 }
 
@@ -195,12 +231,77 @@ version_of(PGresult *res, int row, int col)
 	return v;
 }
 
+/* The key now in d->slot as people read it: a text[] literal, in this session's settings. */
+static char *
+key_display(Diff *d)
+{
+	Datum	   *elems = palloc(d->key.ncols * sizeof(Datum));
+	bool	   *nulls = palloc(d->key.ncols * sizeof(bool));
+	int			dims[1] = {d->key.ncols};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < d->key.ncols; i++)
+	{
+		Datum		v = slot_getattr(d->slot, d->key.cols[i].attnum, &nulls[i]);
+
+		elems[i] = nulls[i] ? (Datum) 0 :
+			CStringGetTextDatum(OutputFunctionCall(&d->key.cols[i].out, v));
+	}
+	return OidOutputFunctionCall(F_ARRAY_OUT,
+								 PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+																	TEXTOID, -1, false,
+																	TYPALIGN_INT)));
+}
+
+/* keys met so far with one hash, under their own equality */
+typedef struct KeyGroup
+{
+	uint32		hash;			/* hash key */
+	List	   *keys;			/* DiffKey */
+} KeyGroup;
+
+/*
+ * The key whose encoding a node sent as hex: the one met before that is
+ * equal to it (same bytes, or equal values), else a new one.
+ */
+static DiffKey *
+key_entry(Diff *d, HTAB *groups, const char *hex, int hexlen)
+{
+	bytea	   *data = palloc(VARHDRSZ + hexlen / 2);
+	uint32		h;
+	KeyGroup   *g;
+	bool		found;
+	ListCell   *lc;
+	DiffKey    *dk;
+
+	SET_VARSIZE(data, VARHDRSZ + hex_decode(hex, hexlen, VARDATA(data)));
+	mm_key_decode(&d->key, data, d->slot);
+	h = mm_key_hash(&d->key, d->slot);
+	g = hash_search(groups, &h, HASH_ENTER, &found);
+	if (!found)
+		g->keys = NIL;
+	foreach(lc, g->keys)
+	{
+		dk = lfirst(lc);
+		if (mm_key_matches(&d->key, d->slot, data, dk->key_data))
+			return dk;
+	}
+	dk = palloc0(sizeof(DiffKey));
+	dk->key_data = data;
+	dk->key_param = psprintf("\\x%s", hex);
+	dk->key = key_display(d);
+	dk->at = palloc0(d->n * sizeof(KeyAt));
+	g->keys = lappend(g->keys, dk);
+	return dk;
+}
+
 /* The keys whose rows differ, with what every node holds for them. */
 static void
 find_differences(Diff *d)
 {
-	char	   *bucket = psprintf("(pg_catalog.hashtext(%s::pg_catalog.text) OPERATOR(pg_catalog.&) 65535)", d->keyexpr);
-	char	   *rowhash = "pg_catalog.hashtext(t::pg_catalog.text)";
+	const char *bucket = "(multimaster._key_hash(t) OPERATOR(pg_catalog.&) 65535)";
+	const char *rowhash = "pg_catalog.hashtext(t::pg_catalog.text)";
 	PGresult  **res;
 	List	   *diff1,
 			   *diff2;
@@ -208,16 +309,13 @@ find_differences(Diff *d)
 	const char *params[1];
 	int			i,
 				k;
-	HTAB	   *keys;
+	HTAB	   *groups;
 	HASHCTL		ctl;
-	typedef struct
-	{
-		char		key[2048];
-		DiffKey    *dk;
-	}			KeyEntry;
+	HASH_SEQ_STATUS it;
+	KeyGroup   *g;
 
 	for (i = 0; i < d->n; i++)
-		PQclear(mm_remote_exec(&d->nodes[i].r, FIXED_SETTINGS, 0, NULL));
+		PQclear(exec_on(d, i, FIXED_SETTINGS, 0, NULL));
 
 	/* 1. 256 buckets */
 	sql = psprintf("SELECT %s OPERATOR(pg_catalog.&) 255, pg_catalog.count(*), "
@@ -245,54 +343,73 @@ find_differences(Diff *d)
 
 	/* 3. the rows of the differing sub-buckets */
 	params[0] = int_array(diff2);
-	sql = psprintf("SELECT %s::pg_catalog.text, %s, t.mm_origin, "
+	sql = psprintf("SELECT pg_catalog.encode(multimaster._key_data(t), 'hex'), %s, t.mm_origin, "
 				   "(EXTRACT(epoch FROM t.mm_version) OPERATOR(pg_catalog.*) 1000000::pg_catalog.numeric)::pg_catalog.int8 "
 				   "OPERATOR(pg_catalog.-) 946684800000000, t.mm_generation "
 				   "FROM %s t WHERE %s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[])",
-				   d->keyexpr, rowhash, d->relname, bucket);
+				   rowhash, d->relname, bucket);
 	res = on_all(d, sql, 1, params);
 
-	ctl.keysize = 2048;
-	ctl.entrysize = sizeof(KeyEntry);
-	keys = hash_create("multimaster keys", 256, &ctl, HASH_ELEM | HASH_STRINGS);
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(KeyGroup);
+	groups = hash_create("multimaster keys", 256, &ctl, HASH_ELEM | HASH_BLOBS);
 	for (i = 0; i < d->n; i++)
 		for (k = 0; k < PQntuples(res[i]); k++)
 		{
-			bool		found;
-			KeyEntry   *e;
-			char		keybuf[2048];
+			DiffKey    *dk = key_entry(d, groups, PQgetvalue(res[i], k, 0),
+									   PQgetlength(res[i], k, 0));
 
-			strlcpy(keybuf, PQgetvalue(res[i], k, 0), sizeof(keybuf));
-			e = hash_search(keys, keybuf, HASH_ENTER, &found);
-			if (!found)
-			{
-				e->dk = palloc0(sizeof(DiffKey));
-				e->dk->key = pstrdup(PQgetvalue(res[i], k, 0));
-				e->dk->at = palloc0(d->n * sizeof(KeyAt));
-			}
-			e->dk->at[i].present = true;
-			e->dk->at[i].row_hash = atoi(PQgetvalue(res[i], k, 1));
-			e->dk->at[i].v = version_of(res[i], k, 2);
+			dk->at[i].present = true;
+			dk->at[i].row_hash = atoi(PQgetvalue(res[i], k, 1));
+			dk->at[i].v = version_of(res[i], k, 2);
 		}
 	clear_all(d, res);
-	{
-		HASH_SEQ_STATUS it;
-		KeyEntry   *e;
 
-		hash_seq_init(&it, keys);
-		while ((e = hash_seq_search(&it)) != NULL)
+	hash_seq_init(&it, groups);
+	while ((g = hash_seq_search(&it)) != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, g->keys)
 		{
+			DiffKey    *dk = lfirst(lc);
 			bool		same = true;
 
 			for (i = 1; i < d->n; i++)
-				if (e->dk->at[i].present != e->dk->at[0].present ||
-					e->dk->at[i].row_hash != e->dk->at[0].row_hash)
+				if (dk->at[i].present != dk->at[0].present ||
+					dk->at[i].row_hash != dk->at[0].row_hash)
 					same = false;
 			if (!same)
-				d->keys = lappend(d->keys, e->dk);
+				d->keys = lappend(d->keys, dk);
 		}
 	}
-	hash_destroy(keys);
+	hash_destroy(groups);
+}
+
+/*
+ * "OPERATOR(schema.name)": the equality of column 'i' of the primary key
+ * 'idxrel', the one its values are unique under.
+ */
+static char *
+key_equality(Relation idxrel, int i)
+{
+	Oid			eqop = get_opfamily_member(idxrel->rd_opfamily[i], idxrel->rd_opcintype[i],
+										   idxrel->rd_opcintype[i], BTEqualStrategyNumber);
+	HeapTuple	tup;
+	Form_pg_operator op;
+	char	   *result;
+
+	if (!OidIsValid(eqop))
+		elog(ERROR, "missing equality operator for primary key column %d of \"%s\"",
+			 i + 1, RelationGetRelationName(idxrel));
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(eqop));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", eqop);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	result = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
+					  NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	return result;
 }
 
 /* Prepare the comparison of 'relid' on every node. */
@@ -301,36 +418,47 @@ diff_begin(Oid relid)
 {
 	Diff	   *d = palloc0(sizeof(Diff));
 	Relation	rel = mm_open_registered(relid, AccessShareLock);
-	StringInfoData expr,
-				cond,
+	Relation	idxrel;
+	StringInfoData cond,
 				touch;
 	int			i;
 
 	d->info = mm_relinfo_get(rel, NULL);
 	d->relname = mm_qualified_relname(relid);
-	initStringInfo(&expr);
+	mm_key_build(&d->key, rel, d->info->pk_index, true, CurrentMemoryContext);
+	d->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(RelationGetDescr(rel)),
+									   &TTSOpsVirtual);
+	idxrel = index_open(d->info->pk_index, AccessShareLock);
 	initStringInfo(&cond);
 	initStringInfo(&touch);
-	appendStringInfoString(&expr, "ARRAY[");
-	for (i = 0; i < d->info->key.ncols; i++)
+	for (i = 0; i < d->key.ncols; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), d->info->key.cols[i].attnum - 1);
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), d->key.cols[i].attnum - 1);
 		const char *col = quote_identifier(NameStr(att->attname));
 
-		appendStringInfo(&expr, "%st.%s::pg_catalog.text", i > 0 ? ", " : "", col);
-		appendStringInfo(&cond, "%st.%s OPERATOR(pg_catalog.=) ($1::pg_catalog.text[])[%d]::%s",
-						 i > 0 ? " AND " : "", col, i + 1,
-						 format_type_with_typemod(att->atttypid, att->atttypmod));
+		/* by the key's own equality, so that the primary key's index serves */
+		appendStringInfo(&cond, "%st.%s %s multimaster._key_value($1::pg_catalog.bytea, %d, NULL::%s)",
+						 i > 0 ? " AND " : "", col, key_equality(idxrel, i), i + 1,
+						 format_type_extended(att->atttypid, -1, FORMAT_TYPE_FORCE_QUALIFY));
 		if (i == 0)
 			appendStringInfo(&touch, "%s = t.%s", col, col);
 	}
-	appendStringInfoChar(&expr, ']');
-	d->keyexpr = expr.data;
 	d->keycond = cond.data;
 	d->touch = touch.data;
+	index_close(idxrel, AccessShareLock);
 	relation_close(rel, AccessShareLock);
 	d->nodes = mm_connect_known_nodes(&d->n, false);
 	return d;
+}
+
+/* The NOTICE that ends compare_table_keys() and repair_table(). */
+static void
+report_traffic(Diff *d)
+{
+	ereport(NOTICE,
+			(errmsg("compared " INT64_FORMAT " rows on %d nodes: %d keys differ, "
+					INT64_FORMAT " bytes came back, " INT64_FORMAT " bytes were sent",
+					d->rows_compared, d->n, list_length(d->keys), d->bytes, d->bytes_sent)));
 }
 
 static const char *
@@ -385,9 +513,7 @@ mm_compare_table_keys(PG_FUNCTION_ARGS)
 		mm_close_nodes(d->nodes, d->n);
 	}
 	PG_END_TRY();
-	ereport(NOTICE,
-			(errmsg("compared " INT64_FORMAT " rows on %d nodes: %d keys differ, " INT64_FORMAT " bytes came back",
-					d->rows_compared, d->n, list_length(d->keys), d->bytes)));
+	report_traffic(d);
 	return (Datum) 0;
 }
 
@@ -415,19 +541,16 @@ mm_repair_table(PG_FUNCTION_ARGS)
 	d = diff_begin(PG_GETARG_OID(0));
 	PG_TRY();
 	{
-		char	   *tomb_sql = psprintf("SELECT tb.mm_origin, (EXTRACT(epoch FROM tb.mm_version) OPERATOR(pg_catalog.*) 1000000::pg_catalog.numeric)::pg_catalog.int8 "
-										"OPERATOR(pg_catalog.-) 946684800000000, tb.mm_generation "
-										"FROM multimaster.tombstone_key(%s, VARIADIC $1::pg_catalog.text[]) k "
-										"JOIN multimaster.tombstones tb ON tb.table_name OPERATOR(pg_catalog.=) k.table_name "
-										"AND tb.key_hash OPERATOR(pg_catalog.=) k.key_hash "
-										"AND tb.key_data OPERATOR(pg_catalog.=) k.key_data",
-										quote_literal_cstr(d->relname));
+		const char *tomb_sql = "SELECT tv.origin, tv.version, tv.generation "
+			"FROM multimaster._tombstone_version($1::pg_catalog.regclass, $2::pg_catalog.bytea) tv "
+			"WHERE tv.origin IS NOT NULL";
 
 		find_differences(d);
 		foreach(lc, d->keys)
 		{
 			DiffKey    *dk = lfirst(lc);
-			const char *params[1] = {dk->key};
+			const char *params[1] = {dk->key_param};
+			const char *tomb_params[2] = {d->relname, dk->key_param};
 			int			win = -1;
 			StringInfoData action;
 			Datum		values[3];
@@ -440,7 +563,7 @@ mm_repair_table(PG_FUNCTION_ARGS)
 
 				if (dk->at[i].present)
 					continue;
-				res = mm_remote_exec(&d->nodes[i].r, tomb_sql, 1, params);
+				res = exec_on(d, i, tomb_sql, 2, tomb_params);
 				if (PQntuples(res) > 0)
 				{
 					dk->at[i].tombstone = true;
@@ -460,10 +583,10 @@ mm_repair_table(PG_FUNCTION_ARGS)
 			{
 				appendStringInfo(&action, "write the row of node %d again there", d->nodes[win].id);
 				if (!dry_run)
-					PQclear(mm_remote_exec(&d->nodes[win].r,
-										   psprintf("UPDATE %s t SET %s WHERE %s", d->relname,
-													d->touch, d->keycond),
-										   1, params));
+					PQclear(exec_on(d, win,
+									psprintf("UPDATE %s t SET %s WHERE %s", d->relname,
+											 d->touch, d->keycond),
+									1, params));
 			}
 			else
 			{
@@ -473,9 +596,9 @@ mm_repair_table(PG_FUNCTION_ARGS)
 					{
 						appendStringInfo(&action, " %d", d->nodes[i].id);
 						if (!dry_run)
-							PQclear(mm_remote_exec(&d->nodes[i].r,
-												   psprintf("DELETE FROM %s t WHERE %s", d->relname, d->keycond),
-												   1, params));
+							PQclear(exec_on(d, i,
+											psprintf("DELETE FROM %s t WHERE %s", d->relname, d->keycond),
+											1, params));
 					}
 			}
 			if (dry_run)
@@ -491,8 +614,6 @@ mm_repair_table(PG_FUNCTION_ARGS)
 		mm_close_nodes(d->nodes, d->n);
 	}
 	PG_END_TRY();
-	ereport(NOTICE,
-			(errmsg("compared " INT64_FORMAT " rows on %d nodes: %d keys differ, " INT64_FORMAT " bytes came back",
-					d->rows_compared, d->n, list_length(d->keys), d->bytes)));
+	report_traffic(d);
 	return (Datum) 0;
 }

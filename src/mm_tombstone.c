@@ -420,6 +420,43 @@ mm_tombstone_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * multimaster._tombstone_version(tbl regclass, key_data bytea)
+ *		-> (origin int, version bigint, generation bigint)
+ * The newest tombstone here of the key given in the fixed encoding of
+ * multimaster.tombstones (key_data), found by value like every tombstone
+ * lookup; all NULL if there is none.  The clock goes as the raw
+ * timestamptz (microseconds), so nothing is lost in text.
+ */
+PG_FUNCTION_INFO_V1(mm_tombstone_version);
+Datum
+mm_tombstone_version(PG_FUNCTION_ARGS)
+{
+	Relation	rel = mm_open_registered(PG_GETARG_OID(0), AccessShareLock);
+	MMRelInfo  *info = mm_relinfo_get(rel, NULL);
+	TupleTableSlot *keyslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	MMKeyRef	ref;
+	MMVersion	v;
+	TupleDesc	rdesc;
+	Datum		values[3];
+	bool		nulls[3] = {true, true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &rdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	mm_key_decode(&info->key, PG_GETARG_BYTEA_PP(1), keyslot);
+	mm_keyref_init(&ref, &info->key, keyslot);
+	if (mm_tombstone_find(info, &ref, &v))
+	{
+		values[0] = Int32GetDatum(v.origin);
+		values[1] = Int64GetDatum((int64) v.ts);
+		values[2] = Int64GetDatum(v.generation);
+		nulls[0] = nulls[1] = nulls[2] = false;
+	}
+	ExecDropSingleTupleTableSlot(keyslot);
+	table_close(rel, NoLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(rdesc), values, nulls)));
+}
+
+/*
  * multimaster._move_tombstones(old_name text, new_name text): after a table
  * or its schema was renamed, file its tombstones under the new name.  A
  * tombstone already there (from a peer renamed first) keeps the newer of

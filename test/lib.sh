@@ -6,12 +6,15 @@
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# It defines constants (PGVER, PGBIN, PG_CONFIG, PATH, REPO, MM_PROG) and
-# functions only.  No function relies on errexit: each one checks what it
-# runs and returns a status (or dies), so it works the same when called from
-# `if`, `||` or `!`.
+# It defines constants (PGVER, PGBIN, PG_CONFIG, PATH, REPO, MM_PROG,
+# MM_CALLER_PG_CONFIG) and functions only.  No function relies on errexit:
+# each one checks what it runs and returns a status (or dies), so it works
+# the same when called from `if`, `||` or `!`.
 
 PGVER=15
+# The caller's PG_CONFIG, before the line below replaces it: a benchmark
+# may use it (mm_bench_pg_config); the test runner does not.
+MM_CALLER_PG_CONFIG=${PG_CONFIG:-}
 PGBIN=/usr/lib/postgresql/$PGVER/bin
 export PG_CONFIG=$PGBIN/pg_config
 export PATH=$PGBIN:$PATH
@@ -312,4 +315,68 @@ mm_pg_stop() {	# datadir
 mm_stop_node() {	# datadir
 	[ -f "$1/postmaster.pid" ] || return 0
 	mm_pg_stop "$1" || true
+}
+
+# ---------------------------------------------------------------------------
+# One throwaway server (test/bench/*.sh)
+# ---------------------------------------------------------------------------
+# The PostgreSQL of the PG_CONFIG the caller set, if any (else the Debian
+# server's, as set above): PG_CONFIG, PGBIN and PATH follow it.  Dies unless
+# it is PostgreSQL $PGVER.
+mm_bench_pg_config() {
+	if [ -n "$MM_CALLER_PG_CONFIG" ]; then
+		PG_CONFIG=$MM_CALLER_PG_CONFIG
+		PGBIN=$("$PG_CONFIG" --bindir) || die "cannot run $PG_CONFIG"
+		PATH=$PGBIN:$PATH
+		export PG_CONFIG PATH
+	fi
+	"$PG_CONFIG" --version | grep -q "^PostgreSQL $PGVER\." ||
+		die "$PG_CONFIG is not PostgreSQL $PGVER"
+}
+
+# As root: the missing Debian packages (the server's, make, gcc), a temp
+# directory $WORK, multimaster built there and installed for $PG_CONFIG
+# (mm_bench_build), and one server in $WORK/data listening on
+# 127.0.0.1:$PORT (the first free port from first on) and in the unix
+# socket directory $SOCK, with the settings given (mm_node_conf), started
+# as postgres.  Sets WORK, DATA, SOCK, PORT, and SERVER_STARTED=1 once the
+# server runs; dies on failure.  Set the EXIT trap first:
+# mm_exit_traps mm_bench_server_exit.
+mm_bench_server() {	# first-port make-secs:install-secs [setting...]
+	local first=$1 build=$2
+	shift 2
+	mm_install_missing note 0 0 "postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc >&2 ||
+		die "could not install the packages"
+	mm_check_tools "$PG_CONFIG" initdb pg_ctl psql postgres
+	WORK=$(mktemp -d /tmp/mm-bench.XXXXXX) || die "cannot make a temp directory"
+	DATA=$WORK/data
+	SOCK=$WORK/sock
+	if ! chmod 755 "$WORK" || ! mkdir -p "$SOCK"; then
+		die "cannot prepare $WORK"
+	fi
+	mm_bench_build "$build"
+	mm_installed multimaster || die "multimaster is not installed for $PG_CONFIG"
+	PORT=$(mm_free_port "$first" $((first + 200))) || die "no free port found"
+	if ! chown -R postgres:postgres "$WORK" || ! chmod 700 "$SOCK"; then
+		die "cannot hand $WORK to postgres"
+	fi
+	mm_initdb "$DATA" "$WORK/initdb.log" || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+	mm_node_conf "$DATA" '' "$PORT" "$SOCK" "$@" || die "cannot write $DATA/postgresql.conf"
+	mm_pg_start "$DATA" "$WORK/server.log" || { cat "$WORK/server.log" >&2; die "server did not start"; }
+	SERVER_STARTED=1
+}
+
+# The EXIT trap of a script that ran mm_bench_server: says that it failed
+# (if it did), stops the server, and removes $WORK, or keeps it on failure
+# or with KEEP_TMP=1, naming what is there: $MM_KEPT (default server.log).
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+mm_bench_server_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
+	if [ "${SERVER_STARTED:-0}" = 1 ]; then
+		mm_pg_stop "$DATA" || warn "could not stop the server of $DATA"
+	fi
+	mm_remove_work "kept $WORK (${MM_KEPT:-server.log})" "$rc"
+	exit "$rc"
 }

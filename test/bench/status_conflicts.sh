@@ -16,53 +16,23 @@
 #             what the view did before the per-peer counts existed
 #   purge     multimaster.purge_conflicts('0') of the whole log, once
 #
-# Printed as a markdown table.
+# Printed as a markdown table.  PG_CONFIG, if set, names the PostgreSQL 15
+# to build for and run (default the Debian server's).
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+mm_bench_pg_config
 
 ROWS=${1:-1000000}
 [[ $ROWS =~ ^[0-9]+$ ]] || die "N must be a number"
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): installs packages and runs the server as 'postgres'"
 
-WORK=
-DATA=
-SERVER_STARTED=0
-
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-on_exit() {
-	local rc=$?
-	trap - EXIT INT TERM
-	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
-	if [ "$SERVER_STARTED" = 1 ]; then
-		mm_pg_stop "$DATA" || warn "could not stop the server of $DATA"
-	fi
-	mm_remove_work "kept $WORK (server.log)" "$rc"
-	exit "$rc"
-}
-mm_exit_traps on_exit
-
-mm_install_missing note 0 0 "postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc >&2
-mm_check_tools "$PG_CONFIG" initdb pg_ctl psql postgres
-
-WORK=$(mktemp -d /tmp/mm-bench.XXXXXX)
-chmod 755 "$WORK"
-DATA=$WORK/data
-SOCK=$WORK/sock
-mkdir -p "$SOCK"
-
-mm_bench_build 0:0
-mm_installed multimaster || die "multimaster is not installed"
-
-PORT=$(mm_free_port "${MM_BENCH_PORT:-55432}" $(( ${MM_BENCH_PORT:-55432} + 200 ))) ||
-	die "no free port found"
-chown -R postgres:postgres "$WORK"
-chmod 700 "$SOCK"
-mm_initdb "$DATA" "$WORK/initdb.log" || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-mm_node_conf "$DATA" '' "$PORT" "$SOCK" "shared_buffers = 256MB" "wal_level = logical" \
+# set by mm_bench_server, read by its EXIT trap: none inherited
+# shellcheck disable=SC2034
+WORK='' DATA='' SERVER_STARTED=0
+mm_exit_traps mm_bench_server_exit
+mm_bench_server "${MM_BENCH_PORT:-55432}" 0:0 "shared_buffers = 256MB" "wal_level = logical" \
 	"max_wal_size = 4GB" "autovacuum = off" "jit = off"
-mm_pg_start "$DATA" "$WORK/server.log" || { cat "$WORK/server.log" >&2; die "server did not start"; }
-SERVER_STARTED=1
 
 psql_q() {	# db sql...
 	local db=$1

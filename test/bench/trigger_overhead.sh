@@ -28,7 +28,8 @@
 # that directory), stopped on exit.  Takes about 9 x (seconds + 2) + 35 s:
 # under 4 minutes with the default 20 s.
 #
-# Environment: MM_BENCH_ROUNDS (3), MM_BENCH_ROWS (30000), MM_BENCH_PORT
+# Environment: PG_CONFIG (the PostgreSQL 15 to build for and run, default
+# the Debian server's), MM_BENCH_ROUNDS (3), MM_BENCH_ROWS (30000), MM_BENCH_PORT
 # (first port tried, 55432), MM_BENCH_WARMUP (seconds of untimed warm-up,
 # 5), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1 (keep
 # the temp directory: server log, pgbench logs).
@@ -37,6 +38,7 @@ set -euo pipefail
 # PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
 # shellcheck source=SCRIPTDIR/../lib.sh disable=SC1091  # followed with -x
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+mm_bench_pg_config
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
@@ -57,51 +59,15 @@ mm_bench_args seconds "$DURATION" 3 30000
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "MM_BENCH_WARMUP must be a non-negative integer"
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): installs packages and runs the server as 'postgres'"
 
-WORK=
-DATA=
-SERVER_STARTED=0
-
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-on_exit() {
-	local rc=$?
-	trap - EXIT INT TERM
-	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
-	if [ "$SERVER_STARTED" = 1 ]; then
-		mm_pg_stop "$DATA" || warn "could not stop the server of $DATA"
-	fi
-	mm_remove_work "kept $WORK (server.log, pgbench logs)" "$rc"
-	exit "$rc"
-}
-mm_exit_traps on_exit
+# set by mm_bench_server, read by its EXIT trap: none inherited
+# shellcheck disable=SC2034
+WORK='' DATA='' SERVER_STARTED=0
+MM_KEPT='server.log, pgbench logs'
+mm_exit_traps mm_bench_server_exit
 
 # ---------------------------------------------------------------------------
-# Packages, build, install
+# Packages, build, install, server
 # ---------------------------------------------------------------------------
-mm_install_missing note 0 0 "postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc >&2
-mm_check_tools "$PG_CONFIG" initdb pg_ctl psql pgbench postgres
-
-WORK=$(mktemp -d /tmp/mm-bench.XXXXXX)
-chmod 755 "$WORK"
-DATA=$WORK/data
-SOCK=$WORK/sock
-mkdir -p "$SOCK" "$WORK/logs"
-
-mm_bench_build 0:0
-mm_installed multimaster || die "multimaster is not installed"
-
-# ---------------------------------------------------------------------------
-# Server
-# ---------------------------------------------------------------------------
-PORT=$(mm_free_port "${MM_BENCH_PORT:-55432}" $(( ${MM_BENCH_PORT:-55432} + 200 ))) ||
-	die "no free port found"
-
-chown -R postgres:postgres "$WORK"
-chmod 700 "$SOCK"
-if ! mm_initdb "$DATA" "$WORK/initdb.log"; then
-	cat "$WORK/initdb.log" >&2
-	die "initdb failed"
-fi
-
 # Settings: the server, not the disk, is what is measured.
 SETTINGS=(
 	"shared_buffers = 256MB"
@@ -112,15 +78,11 @@ SETTINGS=(
 	"autovacuum = off"
 	"jit = off"
 )
-mm_node_conf "$DATA" '' "$PORT" "$SOCK" "${SETTINGS[@]}"
+mm_bench_server "${MM_BENCH_PORT:-55432}" 0:0 "${SETTINGS[@]}"
+mm_check_tools pgbench
+mkdir -p "$WORK/logs" || die "cannot make $WORK/logs"
 # reported with the settings
 [ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
-
-if ! mm_pg_start "$DATA" "$WORK/server.log"; then
-	cat "$WORK/server.log" >&2
-	die "server did not start"
-fi
-SERVER_STARTED=1
 
 psql_q() {	# db sql...: unaligned, tuples only, stop on error
 	local db=$1
@@ -212,8 +174,10 @@ done
 # ---------------------------------------------------------------------------
 wait_no_backends() {	# db: backends gone = their statistics are flushed
 	local db=$1 i
+	# (the tombstone purge worker the deletes started stays: not a client)
 	for i in $(seq 1 100); do
-		[ "$(psql_q postgres -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db'")" = 0 ] &&
+		[ "$(psql_q postgres -c "SELECT count(*) FROM pg_stat_activity
+		                           WHERE datname = '$db' AND backend_type = 'client backend'")" = 0 ] &&
 			return 0
 		sleep 0.1
 	done
@@ -225,7 +189,7 @@ RESULT_TPS='' RESULT_WRITES='' RESULT_TOMBS='' RESULT_STALE=''
 
 
 run_one() {	# variant seconds tag
-	local v=$1 secs=$2 tag=$3 db=run_$1 log out txns stats tomb_table
+	local v=$1 secs=$2 tag=$3 db=run_$1 log out txns stats tomb_table tomb_name
 	psql_q postgres -c "CREATE DATABASE $db TEMPLATE tmpl_$v"
 	psql_q "$db" -c "SELECT count(*) FROM public.mm" -c "CHECKPOINT" >/dev/null
 	log=$WORK/logs/$tag.log
@@ -249,11 +213,12 @@ run_one() {	# variant seconds tag
 	RESULT_WRITES=$(awk -v w="$stats" -v t="$txns" 'BEGIN { printf "%.2f", w / t }')
 	RESULT_TOMBS=- RESULT_STALE=-
 	if [ "$v" != none ]; then
+		# multimaster names a table always quoted, as its tombstones store it
 		case $v in
-		c) tomb_table=multimaster.tombstones ;;
-		*) tomb_table=mmbench.tombstones ;;
+		c) tomb_table=multimaster.tombstones tomb_name='"public"."mm"' ;;
+		*) tomb_table=mmbench.tombstones tomb_name=public.mm ;;
 		esac
-		RESULT_TOMBS=$(psql_q "$db" -c "SELECT count(*) FROM $tomb_table WHERE table_name = 'public.mm'")
+		RESULT_TOMBS=$(psql_q "$db" -c "SELECT count(*) FROM $tomb_table WHERE table_name = '$tomb_name'")
 		# The trigger did its job: deletes left tombstones, every row has a
 		# version of this node, and rows were stamped during the run.
 		[ "$RESULT_TOMBS" -gt 0 ] || die "variant $v wrote no tombstones ($tag)"
@@ -265,7 +230,7 @@ run_one() {	# variant seconds tag
 		# INSERT ... ON CONFLICT stamped before it waited for a concurrent
 		# DELETE of the same key.  Reported, not a failure of the benchmark.
 		RESULT_STALE=$(psql_q "$db" -c "SELECT count(*) FROM public.mm m
-			JOIN $tomb_table t ON t.table_name = 'public.mm' AND t.key = m.id::text
+			JOIN $tomb_table t ON t.table_name = '$tomb_name' AND t.key = m.id::text
 			WHERE (m.mm_version, m.mm_origin, m.mm_generation)
 			      < (t.mm_version, t.mm_origin, t.mm_generation)")
 	fi

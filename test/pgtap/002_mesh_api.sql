@@ -73,7 +73,7 @@ SELECT throws_ok($$ SELECT multimaster.create_mesh(ARRAY['dbname=x', 'dbname=y']
     '25001', NULL, 'create_mesh refuses to run inside a transaction block');
 
 -- so do C functions that run SQL, here or on a peer (all but the row
--- triggers and five that run none, and replicate_ddl_concurrently: a
+-- triggers and eight that run none, and replicate_ddl_concurrently: a
 -- procedure that ends its transaction cannot have a SET clause; its SQL is
 -- schema-qualified and its remote sessions pin the path)
 SELECT is_empty($$
@@ -83,6 +83,7 @@ SELECT is_empty($$
        AND l.lanname = 'c'
        AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id',
                              'global_id', 'global_id_parts', '_dsn_without_password',
+                             '_key_hash', '_key_data', '_key_value',
                              'replicate_ddl_concurrently')
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
 $$, 'every C function that runs SQL pins search_path');

@@ -23,16 +23,6 @@ wait_sync(@nodes);
 $n2->safe_psql('postgres', 'DELETE FROM t WHERE id = 50');
 wait_sync(@nodes);
 
-# drift: writes under a replication origin are not shipped
-sub drift
-{
-	my ($node, $sql) = @_;
-	$node->safe_psql('postgres',
-		"SELECT pg_replication_origin_create('drift') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = 'drift');
-		 SELECT pg_replication_origin_session_setup('drift');
-		 SET session_replication_role = replica;
-		 $sql");
-}
 # node 2 holds a newer version of key 5 than anyone
 drift($n2, "INSERT INTO t VALUES (5, 'only on node 2', 3, now() + interval '1 minute', 9)");
 # node 3 lost key 7 (no tombstone): the others' row wins

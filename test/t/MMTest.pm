@@ -50,14 +50,16 @@ our @EXPORT = qw(
   new_node dsn sql_literal sql_array create_mesh make_table add_table_mesh
   wait_mesh_ready wait_sync wait_converged wait_quiet dump_state
   poll_until mm_objects has_output_plugin_libraries table_digest
-  mm_slot_stats set_conf
+  mm_slot_stats set_conf drift
 );
 
 our $TIMEOUT = $ENV{MM_TEST_TIMEOUT} || 120;
 
-# Deterministic text rendering of rows (timestamptz, dates) on every node.
+# Deterministic text rendering of rows (timestamptz, dates, floats, bytea)
+# on every node, whatever the nodes' own defaults.
 our $FIXED_GUCS = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
-  . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres';";
+  . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres'; "
+  . "SET bytea_output = 'hex';";
 
 my $guc_opl;    # cached: does this server know output_plugin_libraries?
 
@@ -138,6 +140,21 @@ sub new_node
 	$node->safe_psql('postgres', 'CREATE EXTENSION multimaster')
 	  if $opt{_extension};
 	return $node;
+}
+
+# drift($node, $sql): runs $sql on the node as if a peer's change were
+# applied (a replication origin set, session_replication_role = replica):
+# the trigger takes the versions given and nothing is shipped, so the node
+# drifts apart from its peers.  Dies on error.
+sub drift
+{
+	my ($node, $sql) = @_;
+	$node->safe_psql('postgres',
+		"SELECT pg_replication_origin_create('drift') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = 'drift');
+		 SELECT pg_replication_origin_session_setup('drift');
+		 SET session_replication_role = replica;
+		 $sql");
+	return;
 }
 
 # set_conf($node, name => value, ...): appends settings to the node's
@@ -341,7 +358,8 @@ sub wait_sync
 }
 
 # table_digest($node, $table): "count|sum(hashtext(row::text))" of a table
-# under fixed TimeZone/DateStyle (so mm_version renders the same everywhere).
+# under fixed settings ($FIXED_GUCS: mm_version and bytea render the same
+# everywhere).
 sub table_digest
 {
 	my ($node, $table) = @_;
