@@ -76,7 +76,7 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
 	if command -v sudo >/dev/null 2>&1; then
 		# Keep the demo's own settings across sudo.
-		exec sudo -- env MM_DEMO_SECONDS="$SECONDS_RUN" MM_DEMO_KEEP="$KEEP" \
+		exec sudo -- env PG_CONFIG="$PG_CONFIG" MM_DEMO_SECONDS="$SECONDS_RUN" MM_DEMO_KEEP="$KEEP" \
 			MM_DEMO_PORT="$BASE_PORT" ${MM_DEMO_DIR:+MM_DEMO_DIR="$MM_DEMO_DIR"} \
 			${CI:+CI="$CI"} ${NO_COLOR:+NO_COLOR="$NO_COLOR"} "$SCRIPT" "$@"
 	fi
@@ -178,7 +178,7 @@ for tool in "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres" \
 	"$PGBIN/psql" "$PGBIN/pgbench"; do
 	[ -x "$tool" ] || die "missing $tool after installing packages"
 done
-id postgres >/dev/null 2>&1 || die "no 'postgres' system user (it comes with postgresql-common)"
+mm_check_tools "$PGBIN/postgres"	# and the postgres user (created if missing)
 command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run the servers as postgres"
 say "$("$PGBIN/postgres" --version)"
 

@@ -6,21 +6,56 @@
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# It defines constants (PGVER, PGBIN, PG_CONFIG, PATH, REPO, MM_PROG) and
-# functions only.  No function relies on errexit: each one checks what it
-# runs and returns a status (or dies), so it works the same when called from
-# `if`, `||` or `!`.
+# It defines constants (PGVER, PGBIN, PG_CONFIG, MM_DEBIAN_PG, PATH, REPO,
+# MM_PROG, MM_NODE_CONF) and functions only.  No function relies on errexit:
+# each one checks what it runs and returns a status (or dies), so it works
+# the same when called from `if`, `||` or `!`.
+#
+# The PostgreSQL used is the one of the environment's PG_CONFIG, by default
+# Debian's PostgreSQL 15 (/usr/lib/postgresql/15/bin/pg_config):
+#   Debian's  (/usr/lib/postgresql/N/bin/pg_config, installed or not yet):
+#             PGVER=N, its Debian packages (postgresql-N, ...) are installed
+#             when missing (MM_DEBIAN_PG=1);
+#   another   (an existing pg_config, path or command): PGBIN is its
+#             --bindir, PGVER its major version; it must bring its server,
+#             headers and extensions (pgtap) itself: no postgresql-N package
+#             is installed for it (MM_DEBIAN_PG=0).
 
-PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
-export PG_CONFIG=$PGBIN/pg_config
+# The script's name without .sh: the prefix of its warnings.
+MM_PROG=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+
+case ${PG_CONFIG:-} in
+'')
+	PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
+/usr/lib/postgresql/*/bin/pg_config) ;;
+*)
+	if ! MM_PATH=$(command -v "$PG_CONFIG") || [ ! -x "$MM_PATH" ] ||
+	   ! PGBIN=$("$MM_PATH" --bindir) || ! PGVER=$("$MM_PATH" --version); then
+		printf '%s: PG_CONFIG=%s: not a working pg_config\n' "$MM_PROG" "$PG_CONFIG" >&2
+		exit 2
+	fi
+	PG_CONFIG=$MM_PATH
+	unset MM_PATH
+	;;
+esac
+case $PG_CONFIG in
+/usr/lib/postgresql/*/bin/pg_config)
+	MM_DEBIAN_PG=1
+	PGBIN=${PG_CONFIG%/pg_config}
+	PGVER=${PGBIN#/usr/lib/postgresql/}
+	PGVER=${PGVER%/bin} ;;
+*)
+	MM_DEBIAN_PG=0
+	# "PostgreSQL 15.20 (Debian ...)", "PostgreSQL 18beta1": the major.
+	PGVER=${PGVER#PostgreSQL }
+	PGVER=${PGVER%%[!0-9]*} ;;
+esac
+export PG_CONFIG
 export PATH=$PGBIN:$PATH
 export DEBIAN_FRONTEND=noninteractive
 
 # The repository: the directory above this file's.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-# The script's name without .sh: the prefix of its warnings.
-MM_PROG=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 
 # ---------------------------------------------------------------------------
 # Messages and exit
@@ -105,13 +140,28 @@ mm_pkg_installed() {	# package
 # at their version.  MM_MISSING is set to the list of those installed (empty:
 # nothing to do).  The Debian default cluster (port 5432) that
 # postgresql-common may create is never used by the scripts.
+#
+# With another PostgreSQL than Debian's (MM_DEBIAN_PG=0), the Debian
+# packages of PostgreSQL $PGVER itself (postgresql-$PGVER,
+# postgresql-$PGVER-*, postgresql-client-$PGVER, postgresql-server-dev-$PGVER)
+# are left out: that install has its own.
 mm_install_missing() {	# log-function update-secs install-secs package...
-	local log=$1 update_secs=$2 install_secs=$3 p
+	local log=$1 update_secs=$2 install_secs=$3 p skipped=()
 	shift 3
 	MM_MISSING=()
 	for p in "$@"; do
+		case $p in
+		postgresql-"$PGVER"|postgresql-"$PGVER"-*|postgresql-client-"$PGVER"|postgresql-server-dev-"$PGVER")
+			if [ "$MM_DEBIAN_PG" = 0 ]; then
+				skipped+=("$p")
+				continue
+			fi ;;
+		esac
 		mm_pkg_installed "$p" || MM_MISSING+=("$p")
 	done
+	if [ ${#skipped[@]} -gt 0 ]; then
+		"$log" "not installed for $PG_CONFIG: ${skipped[*]}"
+	fi
 	[ ${#MM_MISSING[@]} -gt 0 ] || return 0
 	"$log" "installing: ${MM_MISSING[*]}"
 	mm_limit "$update_secs" apt-get update -q </dev/null || return
@@ -121,13 +171,18 @@ mm_install_missing() {	# log-function update-secs install-secs package...
 }
 
 # Dies unless each tool (a path, or a command on PATH) is there and so is
-# the postgres user.
+# the postgres user, which runs the servers: postgresql-common creates it;
+# without that package (another PostgreSQL than Debian's) it is created here
+# as a system user.
 mm_check_tools() {	# tool...
 	local tool
 	for tool in "$@"; do
 		command -v "$tool" >/dev/null || die "missing $tool after install"
 	done
-	id postgres >/dev/null 2>&1 || die "no 'postgres' system user (created by postgresql-common)"
+	id postgres >/dev/null 2>&1 ||
+		useradd --system --user-group --home-dir /var/lib/postgresql --create-home \
+			--shell /bin/bash postgres </dev/null ||
+		die "no 'postgres' system user and none could be created"
 }
 
 # ---------------------------------------------------------------------------
