@@ -258,13 +258,8 @@ start_node() {	# k
 	for _ in 1 2 3 4 5; do
 		next_free_port
 		cp "$d/postgresql.conf.initdb" "$d/postgresql.conf"
+		# test/node.conf's settings, then the demo's own.
 		mm_node_conf "$d" "multimaster demo: node$k" "$FREE_PORT" "$SOCK" \
-			'wal_level = logical' \
-			'max_replication_slots = 10' \
-			'max_wal_senders = 10' \
-			'max_logical_replication_workers = 10' \
-			'max_worker_processes = 16' \
-			"wal_retrieve_retry_interval = '1s'" \
 			"cluster_name = 'mm_demo_node$k'" \
 			"log_line_prefix = '%m [%p] %q%a '"
 		chown postgres:postgres "$d/postgresql.conf"

@@ -316,24 +316,53 @@ mm_initdb() {	# datadir log
 		--lc-messages=C --no-sync >"$2" 2>&1
 }
 
-# The output plugins of the output_plugin_libraries line of mm_node_conf.
-MM_OUTPUT_PLUGINS='pgoutput, test_decoding, multimaster'
+# The settings every test node gets (see the file).
+MM_NODE_CONF=$REPO/test/node.conf
+
+# True if this server has the setting (postgres --describe-config, asked
+# once, as postgres).
+mm_knows_setting() {	# name
+	if [ -z "${MM_KNOWN_SETTINGS:-}" ]; then
+		MM_KNOWN_SETTINGS=$(as_pg "$PGBIN/postgres" --describe-config 2>/dev/null | cut -f1) ||
+			MM_KNOWN_SETTINGS=
+		[ -n "$MM_KNOWN_SETTINGS" ] || return 1
+	fi
+	grep -qxF -- "$1" <<<"$MM_KNOWN_SETTINGS"
+}
+
+# The setting lines of $MM_NODE_CONF, without comments and blank lines; a
+# "#? name = value" line as "name = value" if the server has that setting.
+mm_node_settings() {
+	local line
+	[ -r "$MM_NODE_CONF" ] || { warn "cannot read $MM_NODE_CONF"; return 1; }
+	while IFS= read -r line || [ -n "$line" ]; do
+		case $line in
+		'#?'*)
+			line=${line#'#?'}
+			line=${line#"${line%%[![:space:]]*}"}
+			mm_knows_setting "${line%%[[:space:]=]*}" || continue ;;
+		''|'#'*) continue ;;
+		esac
+		printf '%s\n' "$line"
+	done <"$MM_NODE_CONF"
+}
 
 # Appends a node's settings to datadir/postgresql.conf: a comment "# title"
 # (none if title is empty), listening on 127.0.0.1:port and in the unix
-# socket directory sockdir, each setting line given (empty ones skipped),
-# then output_plugin_libraries = '$MM_OUTPUT_PLUGINS' if the server has that
-# parameter: PostgreSQL 15.19+ lets logical decoding load only the output
-# plugins listed there.  MM_OUTPUT_PLUGIN_LINE is set to that line, or empty
-# before 15.19.
+# socket directory sockdir, the settings of test/node.conf
+# (mm_node_settings), then each setting line given (empty ones skipped;
+# later lines win).  MM_OUTPUT_PLUGIN_LINE is set to the
+# output_plugin_libraries line node.conf gave (PostgreSQL 15.19+ lets
+# logical decoding load only the output plugins listed there), or empty
+# when the server has no such setting.
 mm_node_conf() {	# datadir title port sockdir [setting...]
-	local d=$1 title=$2 port=$3 sock=$4 s
+	local d=$1 title=$2 port=$3 sock=$4 s node
 	shift 4
-	MM_OUTPUT_PLUGIN_LINE=
-	if as_pg postgres -C output_plugin_libraries -D "$d" >/dev/null 2>&1; then
-		# A list GUC written as one quoted string: correct in a config file.
-		MM_OUTPUT_PLUGIN_LINE="output_plugin_libraries = '$MM_OUTPUT_PLUGINS'"
-	fi
+	mm_knows_setting port || true	# asks the server once, here, not in $(...)
+	node=$(mm_node_settings) || return
+	# shellcheck disable=SC2034  # read by the scripts
+	MM_OUTPUT_PLUGIN_LINE=$(grep -m1 '^output_plugin_libraries[[:space:]=]' <<<"$node") ||
+		MM_OUTPUT_PLUGIN_LINE=
 	{
 		if [ -n "$title" ]; then
 			printf '\n# %s\n' "$title"
@@ -341,7 +370,8 @@ mm_node_conf() {	# datadir title port sockdir [setting...]
 		printf "listen_addresses = '127.0.0.1'\n"
 		printf 'port = %s\n' "$port"
 		printf "unix_socket_directories = '%s'\n" "$sock"
-		for s in "$@" "$MM_OUTPUT_PLUGIN_LINE"; do
+		printf '# test/node.conf\n%s\n' "$node"
+		for s in "$@"; do
 			if [ -n "$s" ]; then
 				printf '%s\n' "$s"
 			fi

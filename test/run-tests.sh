@@ -252,12 +252,8 @@ start_cluster() {
 	if want_preload; then
 		PRELOAD=multimaster
 	fi
+	# test/node.conf's settings, then the runner's own.
 	mm_node_conf "$DATA" 'run-tests.sh: private test cluster' "$PORT" "$SOCK" \
-		'wal_level = logical' \
-		'max_replication_slots = 20' \
-		'max_wal_senders = 20' \
-		'max_worker_processes = 32' \
-		'max_logical_replication_workers = 16' \
 		'fsync = off' \
 		"log_line_prefix = '%m [%p] %q%a '" \
 		${PRELOAD:+"shared_preload_libraries = '$PRELOAD'"}

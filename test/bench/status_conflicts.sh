@@ -59,7 +59,7 @@ PORT=$(mm_free_port "${MM_BENCH_PORT:-55432}" $(( ${MM_BENCH_PORT:-55432} + 200 
 chown -R postgres:postgres "$WORK"
 chmod 700 "$SOCK"
 mm_initdb "$DATA" "$WORK/initdb.log" || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-mm_node_conf "$DATA" '' "$PORT" "$SOCK" "shared_buffers = 256MB" "wal_level = logical" \
+mm_node_conf "$DATA" '' "$PORT" "$SOCK" "shared_buffers = 256MB" \
 	"max_wal_size = 4GB" "autovacuum = off" "jit = off"
 mm_pg_start "$DATA" "$WORK/server.log" || { cat "$WORK/server.log" >&2; die "server did not start"; }
 SERVER_STARTED=1

@@ -106,14 +106,15 @@ fi
 SETTINGS=(
 	"shared_buffers = 256MB"
 	"synchronous_commit = off"
-	"wal_level = logical"
 	"max_wal_size = 4GB"
 	"checkpoint_timeout = 30min"
 	"autovacuum = off"
 	"jit = off"
 )
 mm_node_conf "$DATA" '' "$PORT" "$SOCK" "${SETTINGS[@]}"
-# reported with the settings
+# reported with the settings: test/node.conf's, the script's, the plugins
+mapfile -t NODE_SETTINGS < <(mm_node_settings | grep -v '^output_plugin_libraries')
+SETTINGS=("${NODE_SETTINGS[@]}" "${SETTINGS[@]}")
 [ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
 
 if ! mm_pg_start "$DATA" "$WORK/server.log"; then
