@@ -173,7 +173,7 @@ step "Packages and build"
 PACKAGES=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-client-$PGVER"
 	make gcc libpq-dev)
 mm_install_missing say 900 1800 "${PACKAGES[@]}"
-[ ${#MM_MISSING[@]} -gt 0 ] || say "present: ${PACKAGES[*]}"
+[ ${#MM_MISSING[@]} -gt 0 ] || say "present: ${MM_WANTED[*]}"
 for tool in "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres" \
 	"$PGBIN/psql" "$PGBIN/pgbench"; do
 	[ -x "$tool" ] || die "missing $tool after installing packages"

@@ -138,7 +138,7 @@ mm_pkg_installed() {	# package
 # Installs those of the Debian packages that are not installed, saying
 # "installing: <them>" through the function log first; the others are left
 # at their version.  MM_MISSING is set to the list of those installed (empty:
-# nothing to do).  The Debian default cluster (port 5432) that
+# nothing to do), MM_WANTED to those looked at.  The Debian default cluster (port 5432) that
 # postgresql-common may create is never used by the scripts.
 #
 # With another PostgreSQL than Debian's (MM_DEBIAN_PG=0), the Debian
@@ -148,7 +148,7 @@ mm_pkg_installed() {	# package
 mm_install_missing() {	# log-function update-secs install-secs package...
 	local log=$1 update_secs=$2 install_secs=$3 p skipped=()
 	shift 3
-	MM_MISSING=()
+	MM_MISSING=() MM_WANTED=()
 	for p in "$@"; do
 		case $p in
 		postgresql-"$PGVER"|postgresql-"$PGVER"-*|postgresql-client-"$PGVER"|postgresql-server-dev-"$PGVER")
@@ -157,6 +157,7 @@ mm_install_missing() {	# log-function update-secs install-secs package...
 				continue
 			fi ;;
 		esac
+		MM_WANTED+=("$p")
 		mm_pkg_installed "$p" || MM_MISSING+=("$p")
 	done
 	if [ ${#skipped[@]} -gt 0 ]; then
