@@ -30,9 +30,17 @@ REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
 	tombstone_identity purge_keeps_order ordinary_statements \
 	alter_table_rules one_node_settings relcache_memory user_clock_bounds \
 	late_tombstone global_ids conflict_log_retention bulk_writes
-REGRESS_OPTS = --inputdir=. --dbname=multimaster_regression
+REGRESS_OPTS = --inputdir=.
 ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete
-ISOLATION_OPTS = --inputdir=test/isolation --dbname=multimaster_isolation
+ISOLATION_OPTS = --inputdir=test/isolation
+# Multi-node tests (PostgreSQL::Test::Cluster; they start their own nodes).
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+# pgTAP files (API contract), run by pg_prove in database PGTAP_DB.
+PGTAP_TESTS = $(sort $(wildcard test/pgtap/*.sql))
+PGTAP_DB = multimaster_pgtap
+PGTAP_PROVE = pg_prove
+PGTAP_PROVE_FLAGS =
 
 PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
@@ -40,3 +48,39 @@ SHLIB_LINK_INTERNAL = $(libpq)
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Set after the include, which sets its own defaults for them.  prove runs
+# in the source directory; -I finds the TAP tests' helper modules
+# test/t/MMTest.pm and test/chaos/Chaos.pm (override: flags given on the
+# command line, e.g. PROVE_FLAGS=--verbose, are kept and these added).
+CONTRIB_TESTDB = multimaster_regression
+ISOLATION_TESTDB = multimaster_isolation
+override PROVE_FLAGS += -I test/t -I test/chaos
+
+# `make installcheck` runs REGRESS, ISOLATION and the TAP tests in turn, as
+# PGXS does.  One suite at a time (the regress, isolation and pgTAP ones
+# against the running server PGHOST, PGPORT and PGUSER point to; the TAP
+# ones start their own nodes, PROVE_TESTS="test/t/021_join_mesh.pl" picks
+# files):
+#
+#   make installcheck-regress | installcheck-isolation | installcheck-pgtap
+#   make prove_installcheck
+.PHONY: installcheck-regress installcheck-isolation installcheck-pgtap prove_installcheck
+
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-isolation:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+prove_installcheck:
+	$(prove_installcheck)
+
+# A fresh database with the extensions pgtap and multimaster, then pg_prove.
+installcheck-pgtap:
+	'$(bindir)/psql' -X -q -v ON_ERROR_STOP=1 -d postgres \
+		-c 'SET client_min_messages = warning' \
+		-c 'DROP DATABASE IF EXISTS $(PGTAP_DB)' -c 'CREATE DATABASE $(PGTAP_DB)'
+	'$(bindir)/psql' -X -q -v ON_ERROR_STOP=1 -d $(PGTAP_DB) \
+		-c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION multimaster'
+	$(PGTAP_PROVE) --psql-bin '$(bindir)/psql' -d $(PGTAP_DB) $(PGTAP_PROVE_FLAGS) $(PGTAP_TESTS)

@@ -76,7 +76,7 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
 	if command -v sudo >/dev/null 2>&1; then
 		# Keep the demo's own settings across sudo.
-		exec sudo -- env MM_DEMO_SECONDS="$SECONDS_RUN" MM_DEMO_KEEP="$KEEP" \
+		exec sudo -- env PG_CONFIG="$PG_CONFIG" MM_DEMO_SECONDS="$SECONDS_RUN" MM_DEMO_KEEP="$KEEP" \
 			MM_DEMO_PORT="$BASE_PORT" ${MM_DEMO_DIR:+MM_DEMO_DIR="$MM_DEMO_DIR"} \
 			${CI:+CI="$CI"} ${NO_COLOR:+NO_COLOR="$NO_COLOR"} "$SCRIPT" "$@"
 	fi
@@ -173,12 +173,12 @@ step "Packages and build"
 PACKAGES=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-client-$PGVER"
 	make gcc libpq-dev)
 mm_install_missing say 900 1800 "${PACKAGES[@]}"
-[ ${#MM_MISSING[@]} -gt 0 ] || say "present: ${PACKAGES[*]}"
+[ ${#MM_MISSING[@]} -gt 0 ] || say "present: ${MM_WANTED[*]}"
 for tool in "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres" \
 	"$PGBIN/psql" "$PGBIN/pgbench"; do
 	[ -x "$tool" ] || die "missing $tool after installing packages"
 done
-id postgres >/dev/null 2>&1 || die "no 'postgres' system user (it comes with postgresql-common)"
+mm_check_tools "$PGBIN/postgres"	# and the postgres user (created if missing)
 command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run the servers as postgres"
 say "$("$PGBIN/postgres" --version)"
 
@@ -258,13 +258,8 @@ start_node() {	# k
 	for _ in 1 2 3 4 5; do
 		next_free_port
 		cp "$d/postgresql.conf.initdb" "$d/postgresql.conf"
+		# test/node.conf's settings, then the demo's own.
 		mm_node_conf "$d" "multimaster demo: node$k" "$FREE_PORT" "$SOCK" \
-			'wal_level = logical' \
-			'max_replication_slots = 10' \
-			'max_wal_senders = 10' \
-			'max_logical_replication_workers = 10' \
-			'max_worker_processes = 16' \
-			"wal_retrieve_retry_interval = '1s'" \
 			"cluster_name = 'mm_demo_node$k'" \
 			"log_line_prefix = '%m [%p] %q%a '"
 		chown postgres:postgres "$d/postgresql.conf"

@@ -6,24 +6,56 @@
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# It defines constants (PGVER, PGBIN, PG_CONFIG, PATH, REPO, MM_PROG,
-# MM_CALLER_PG_CONFIG) and functions only.  No function relies on errexit:
+# It defines constants (PGVER, PGBIN, PG_CONFIG, MM_DEBIAN_PG, PATH, REPO,
+# MM_PROG, MM_NODE_CONF) and functions only.  No function relies on errexit:
 # each one checks what it runs and returns a status (or dies), so it works
 # the same when called from `if`, `||` or `!`.
+#
+# The PostgreSQL used is the one of the environment's PG_CONFIG, by default
+# Debian's PostgreSQL 15 (/usr/lib/postgresql/15/bin/pg_config):
+#   Debian's  (/usr/lib/postgresql/N/bin/pg_config, installed or not yet):
+#             PGVER=N, its Debian packages (postgresql-N, ...) are installed
+#             when missing (MM_DEBIAN_PG=1);
+#   another   (an existing pg_config, path or command): PGBIN is its
+#             --bindir, PGVER its major version; it must bring its server,
+#             headers and extensions (pgtap) itself: no postgresql-N package
+#             is installed for it (MM_DEBIAN_PG=0).
 
-PGVER=15
-# The caller's PG_CONFIG, before the line below replaces it: a benchmark
-# may use it (mm_bench_pg_config); the test runner does not.
-MM_CALLER_PG_CONFIG=${PG_CONFIG:-}
-PGBIN=/usr/lib/postgresql/$PGVER/bin
-export PG_CONFIG=$PGBIN/pg_config
+# The script's name without .sh: the prefix of its warnings.
+MM_PROG=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+
+case ${PG_CONFIG:-} in
+'')
+	PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
+/usr/lib/postgresql/*/bin/pg_config) ;;
+*)
+	if ! MM_PATH=$(command -v "$PG_CONFIG") || [ ! -x "$MM_PATH" ] ||
+	   ! PGBIN=$("$MM_PATH" --bindir) || ! PGVER=$("$MM_PATH" --version); then
+		printf '%s: PG_CONFIG=%s: not a working pg_config\n' "$MM_PROG" "$PG_CONFIG" >&2
+		exit 2
+	fi
+	PG_CONFIG=$MM_PATH
+	unset MM_PATH
+	;;
+esac
+case $PG_CONFIG in
+/usr/lib/postgresql/*/bin/pg_config)
+	MM_DEBIAN_PG=1
+	PGBIN=${PG_CONFIG%/pg_config}
+	PGVER=${PGBIN#/usr/lib/postgresql/}
+	PGVER=${PGVER%/bin} ;;
+*)
+	MM_DEBIAN_PG=0
+	# "PostgreSQL 15.20 (Debian ...)", "PostgreSQL 18beta1": the major.
+	PGVER=${PGVER#PostgreSQL }
+	PGVER=${PGVER%%[!0-9]*} ;;
+esac
+export PG_CONFIG
 export PATH=$PGBIN:$PATH
 export DEBIAN_FRONTEND=noninteractive
 
 # The repository: the directory above this file's.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-# The script's name without .sh: the prefix of its warnings.
-MM_PROG=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 
 # ---------------------------------------------------------------------------
 # Messages and exit
@@ -106,15 +138,31 @@ mm_pkg_installed() {	# package
 # Installs those of the Debian packages that are not installed, saying
 # "installing: <them>" through the function log first; the others are left
 # at their version.  MM_MISSING is set to the list of those installed (empty:
-# nothing to do).  The Debian default cluster (port 5432) that
+# nothing to do), MM_WANTED to those looked at.  The Debian default cluster (port 5432) that
 # postgresql-common may create is never used by the scripts.
+#
+# With another PostgreSQL than Debian's (MM_DEBIAN_PG=0), the Debian
+# packages of PostgreSQL $PGVER itself (postgresql-$PGVER,
+# postgresql-$PGVER-*, postgresql-client-$PGVER, postgresql-server-dev-$PGVER)
+# are left out: that install has its own.
 mm_install_missing() {	# log-function update-secs install-secs package...
-	local log=$1 update_secs=$2 install_secs=$3 p
+	local log=$1 update_secs=$2 install_secs=$3 p skipped=()
 	shift 3
-	MM_MISSING=()
+	MM_MISSING=() MM_WANTED=()
 	for p in "$@"; do
+		case $p in
+		postgresql-"$PGVER"|postgresql-"$PGVER"-*|postgresql-client-"$PGVER"|postgresql-server-dev-"$PGVER")
+			if [ "$MM_DEBIAN_PG" = 0 ]; then
+				skipped+=("$p")
+				continue
+			fi ;;
+		esac
+		MM_WANTED+=("$p")
 		mm_pkg_installed "$p" || MM_MISSING+=("$p")
 	done
+	if [ ${#skipped[@]} -gt 0 ]; then
+		"$log" "not installed for $PG_CONFIG: ${skipped[*]}"
+	fi
 	[ ${#MM_MISSING[@]} -gt 0 ] || return 0
 	"$log" "installing: ${MM_MISSING[*]}"
 	mm_limit "$update_secs" apt-get update -q </dev/null || return
@@ -124,13 +172,18 @@ mm_install_missing() {	# log-function update-secs install-secs package...
 }
 
 # Dies unless each tool (a path, or a command on PATH) is there and so is
-# the postgres user.
+# the postgres user, which runs the servers: postgresql-common creates it;
+# without that package (another PostgreSQL than Debian's) it is created here
+# as a system user.
 mm_check_tools() {	# tool...
 	local tool
 	for tool in "$@"; do
 		command -v "$tool" >/dev/null || die "missing $tool after install"
 	done
-	id postgres >/dev/null 2>&1 || die "no 'postgres' system user (created by postgresql-common)"
+	id postgres >/dev/null 2>&1 ||
+		useradd --system --user-group --home-dir /var/lib/postgresql --create-home \
+			--shell /bin/bash postgres </dev/null ||
+		die "no 'postgres' system user and none could be created"
 }
 
 # ---------------------------------------------------------------------------
@@ -264,24 +317,53 @@ mm_initdb() {	# datadir log
 		--lc-messages=C --no-sync >"$2" 2>&1
 }
 
-# The output plugins of the output_plugin_libraries line of mm_node_conf.
-MM_OUTPUT_PLUGINS='pgoutput, test_decoding, multimaster'
+# The settings every test node gets (see the file).
+MM_NODE_CONF=$REPO/test/node.conf
+
+# True if this server has the setting (postgres --describe-config, asked
+# once, as postgres).
+mm_knows_setting() {	# name
+	if [ -z "${MM_KNOWN_SETTINGS:-}" ]; then
+		MM_KNOWN_SETTINGS=$(as_pg "$PGBIN/postgres" --describe-config 2>/dev/null | cut -f1) ||
+			MM_KNOWN_SETTINGS=
+		[ -n "$MM_KNOWN_SETTINGS" ] || return 1
+	fi
+	grep -qxF -- "$1" <<<"$MM_KNOWN_SETTINGS"
+}
+
+# The setting lines of $MM_NODE_CONF, without comments and blank lines; a
+# "#? name = value" line as "name = value" if the server has that setting.
+mm_node_settings() {
+	local line
+	[ -r "$MM_NODE_CONF" ] || { warn "cannot read $MM_NODE_CONF"; return 1; }
+	while IFS= read -r line || [ -n "$line" ]; do
+		case $line in
+		'#?'*)
+			line=${line#'#?'}
+			line=${line#"${line%%[![:space:]]*}"}
+			mm_knows_setting "${line%%[[:space:]=]*}" || continue ;;
+		''|'#'*) continue ;;
+		esac
+		printf '%s\n' "$line"
+	done <"$MM_NODE_CONF"
+}
 
 # Appends a node's settings to datadir/postgresql.conf: a comment "# title"
 # (none if title is empty), listening on 127.0.0.1:port and in the unix
-# socket directory sockdir, each setting line given (empty ones skipped),
-# then output_plugin_libraries = '$MM_OUTPUT_PLUGINS' if the server has that
-# parameter: PostgreSQL 15.19+ lets logical decoding load only the output
-# plugins listed there.  MM_OUTPUT_PLUGIN_LINE is set to that line, or empty
-# before 15.19.
+# socket directory sockdir, the settings of test/node.conf
+# (mm_node_settings), then each setting line given (empty ones skipped;
+# later lines win).  MM_OUTPUT_PLUGIN_LINE is set to the
+# output_plugin_libraries line node.conf gave (PostgreSQL 15.19+ lets
+# logical decoding load only the output plugins listed there), or empty
+# when the server has no such setting.
 mm_node_conf() {	# datadir title port sockdir [setting...]
-	local d=$1 title=$2 port=$3 sock=$4 s
+	local d=$1 title=$2 port=$3 sock=$4 s node
 	shift 4
-	MM_OUTPUT_PLUGIN_LINE=
-	if as_pg postgres -C output_plugin_libraries -D "$d" >/dev/null 2>&1; then
-		# A list GUC written as one quoted string: correct in a config file.
-		MM_OUTPUT_PLUGIN_LINE="output_plugin_libraries = '$MM_OUTPUT_PLUGINS'"
-	fi
+	mm_knows_setting port || true	# asks the server once, here, not in $(...)
+	node=$(mm_node_settings) || return
+	# shellcheck disable=SC2034  # read by the scripts
+	MM_OUTPUT_PLUGIN_LINE=$(grep -m1 '^output_plugin_libraries[[:space:]=]' <<<"$node") ||
+		MM_OUTPUT_PLUGIN_LINE=
 	{
 		if [ -n "$title" ]; then
 			printf '\n# %s\n' "$title"
@@ -289,7 +371,8 @@ mm_node_conf() {	# datadir title port sockdir [setting...]
 		printf "listen_addresses = '127.0.0.1'\n"
 		printf 'port = %s\n' "$port"
 		printf "unix_socket_directories = '%s'\n" "$sock"
-		for s in "$@" "$MM_OUTPUT_PLUGIN_LINE"; do
+		printf '# test/node.conf\n%s\n' "$node"
+		for s in "$@"; do
 			if [ -n "$s" ]; then
 				printf '%s\n' "$s"
 			fi
@@ -320,20 +403,6 @@ mm_stop_node() {	# datadir
 # ---------------------------------------------------------------------------
 # One throwaway server (test/bench/*.sh)
 # ---------------------------------------------------------------------------
-# The PostgreSQL of the PG_CONFIG the caller set, if any (else the Debian
-# server's, as set above): PG_CONFIG, PGBIN and PATH follow it.  Dies unless
-# it is PostgreSQL $PGVER.
-mm_bench_pg_config() {
-	if [ -n "$MM_CALLER_PG_CONFIG" ]; then
-		PG_CONFIG=$MM_CALLER_PG_CONFIG
-		PGBIN=$("$PG_CONFIG" --bindir) || die "cannot run $PG_CONFIG"
-		PATH=$PGBIN:$PATH
-		export PG_CONFIG PATH
-	fi
-	"$PG_CONFIG" --version | grep -q "^PostgreSQL $PGVER\." ||
-		die "$PG_CONFIG is not PostgreSQL $PGVER"
-}
-
 # As root: the missing Debian packages (the server's, make, gcc), a temp
 # directory $WORK, multimaster built there and installed for $PG_CONFIG
 # (mm_bench_build), and one server in $WORK/data listening on

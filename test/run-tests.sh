@@ -7,24 +7,32 @@
 # only when asked for.
 #
 # Runs as root: installs the Debian packages it needs (only the missing
-# ones), builds with PGXS (any compiler warning fails the run), installs the
-# extension, then runs every test stage as the unprivileged `postgres` user
-# against throwaway servers under a fresh /tmp directory:
+# ones), builds with PGXS (`make`; any compiler warning fails the run) and
+# installs the extension (`make install`), then runs every test stage as the
+# unprivileged `postgres` user, each through a PGXS target of the Makefile
+# run in a copy of the tests under a fresh /tmp directory:
 #
-#   regress  pg_regress tests listed in the Makefile's REGRESS variable,
-#            then the isolation tests of its ISOLATION variable,
-#            on a private cluster (loopback and unix socket only);
-#   pgtap    test/pgtap/*.sql with pg_prove, same cluster, fresh database;
-#   tap      test/t/*.pl (multi-node) with prove and PostgreSQL::Test::Cluster;
-#   chaos    test/chaos/campaign.pl, the fault-injection campaign (link
-#            pauses, a node's clock ahead under libfaketime, a node crashed
-#            mid-load, every run checked against its clients' ledger): by
-#            default 10 seeds x 3 nodes and 10 seeds x 5 nodes, 45 s of
-#            load each, about 35 minutes.  Environment: MM_CHAOS_SEED (base
-#            seed; alone, one run per node count: a failing run prints the
-#            command that replays it), MM_CHAOS_NODES ("3 5"),
-#            MM_CHAOS_POLICY, MM_CHAOS_SECONDS, MM_CHAOS_RUNS (per node
-#            count).  Use KEEP_TMP=1 to keep the ledgers of failing runs.
+#   regress  `make installcheck-regress` (the Makefile's REGRESS), then
+#            `make installcheck-isolation` (its ISOLATION), against a
+#            private server this script starts (loopback and unix socket
+#            only; PGHOST, PGPORT and PGUSER point make at it);
+#   pgtap    `make installcheck-pgtap`: test/pgtap/*.sql with pg_prove,
+#            same server, fresh database;
+#   tap      `make prove_installcheck`: test/t/*.pl (multi-node) with prove
+#            and PostgreSQL::Test::Cluster, which start their own nodes (the
+#            private server is stopped first);
+#   chaos    `make prove_installcheck PROVE_TESTS=test/chaos/campaign.pl`,
+#            the fault-injection campaign (link pauses, a node's clock
+#            ahead under libfaketime, a node crashed mid-load, every run
+#            checked against its clients' ledger): by default 10 seeds x 3
+#            nodes and 10 seeds x 5 nodes, 45 s of load each, about 35
+#            minutes.  Environment: MM_CHAOS_SEED (base seed; alone, one run
+#            per node count: a failing run prints the command that replays
+#            it), MM_CHAOS_NODES ("3 5"), MM_CHAOS_POLICY, MM_CHAOS_SECONDS,
+#            MM_CHAOS_RUNS (per node count).  Use KEEP_TMP=1 to keep the
+#            ledgers of failing runs.
+#
+# Every server gets the settings of test/node.conf, then its own.
 #
 # Counting: one pg_regress test = 1, one pgTAP assertion = 1, one TAP
 # assertion (tap and chaos) = 1; a test file that dies or runs fewer
@@ -32,11 +40,13 @@
 # a stage that cannot run at all counts 1 failed.  The last line printed is
 # "N passed, N failed"; the exit status is non-zero if anything failed.
 #
-# Environment: KEEP_TMP=1 keeps the temp directory (data dirs, logs, results);
-# MM_TAP_ONLY="006 008" runs only those TAP files;
-# MM_TEST_PORT sets the first port tried (default 54321); MM_TEST_PRELOAD=1/0
-# forces shared_preload_libraries = 'multimaster' on or off (default: on only
-# if the C code asks to be preloaded).
+# Environment: PG_CONFIG picks the PostgreSQL to build and test with
+# (default /usr/lib/postgresql/15/bin/pg_config; another install brings its
+# own server, headers and pgtap: see test/lib.sh); KEEP_TMP=1 keeps the temp
+# directory (data dirs, logs, results); MM_TAP_ONLY="006 008" runs only
+# those TAP files; MM_TEST_PORT sets the first port tried (default 54321);
+# MM_TEST_PRELOAD=1/0 forces shared_preload_libraries = 'multimaster' on or
+# off (default: on only if the C code asks to be preloaded).
 set -euo pipefail
 
 # PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
@@ -158,6 +168,7 @@ mm_exit_traps on_exit
 # Packages
 # ---------------------------------------------------------------------------
 # pg_prove comes with libtap-parser-sourcehandler-pgtap-perl; prove with perl.
+# The postgresql-$PGVER* ones only for Debian's PostgreSQL (test/lib.sh).
 # The chaos tests' clients use DBD::Pg; their clock skew, libfaketime.
 PACKAGES=(
 	"postgresql-$PGVER" "postgresql-server-dev-$PGVER" "postgresql-$PGVER-pgtap"
@@ -169,11 +180,10 @@ PACKAGES=(
 say "Packages"
 # Only the missing packages; present ones are left at their version.
 mm_install_missing note 0 0 "${PACKAGES[@]}"
-[ ${#MM_MISSING[@]} -gt 0 ] || note "all present: ${PACKAGES[*]}"
-mm_check_tools "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql"
+[ ${#MM_MISSING[@]} -gt 0 ] || note "all present: ${MM_WANTED[*]}"
+mm_check_tools "$PG_CONFIG" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql" make prove pg_prove
 
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
-PG_REGRESS=$PKGLIBDIR/pgxs/src/test/regress/pg_regress
 PG_PERL=$PKGLIBDIR/pgxs/src/test/perl
 note "$("$PGBIN/postgres" --version)"
 
@@ -207,16 +217,38 @@ if [ "$build_rc" != 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------
-# Copy what the tests read into the temp directory (the repository may be
-# unreadable for postgres, e.g. under /root; it is never chowned).
+# Copies of what the tests read, one per directory the make targets run in
+# (the repository may be unreadable for postgres, e.g. under /root; it is
+# never chowned): $WORK/src for regress, isolation and pgTAP, $WORK/tap and
+# $WORK/chaos for the prove stages, whose tmp_check/ (logs, nodes, ledgers)
+# is then kept apart.
 # ---------------------------------------------------------------------------
+copy_tests() {	# dest
+	local d
+	mkdir -p "$1"
+	for d in sql expected input output data test; do
+		[ -d "$REPO/$d" ] && cp -a "$REPO/$d" "$1/"
+	done
+	cp -a "$REPO/Makefile" "$1/"
+	chown -R postgres:postgres "$1"
+}
 SRC=$WORK/src
-mkdir -p "$SRC"
-for d in sql expected input output data test; do
-	[ -d "$REPO/$d" ] && cp -a "$REPO/$d" "$SRC/"
-done
-cp -a "$REPO/Makefile" "$SRC/" 2>/dev/null || true
-chown -R postgres:postgres "$SRC"
+copy_tests "$SRC"
+
+# make target [VAR=value...] as postgres in dir, output to log; the
+# environment assignments before it (env's syntax) come first:
+#   stage_make dir log [NAME=value...] -- target [VAR=value...]
+stage_make() {
+	local dir=$1 log=$2 envs=()
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	as_pg_in "$dir" env "${envs[@]+"${envs[@]}"}" \
+		make --no-print-directory PG_CONFIG="$PG_CONFIG" "$@" >"$log" 2>&1
+}
 
 # ---------------------------------------------------------------------------
 # Stage 1/2 cluster
@@ -252,12 +284,8 @@ start_cluster() {
 	if want_preload; then
 		PRELOAD=multimaster
 	fi
+	# test/node.conf's settings, then the runner's own.
 	mm_node_conf "$DATA" 'run-tests.sh: private test cluster' "$PORT" "$SOCK" \
-		'wal_level = logical' \
-		'max_replication_slots = 20' \
-		'max_wal_senders = 20' \
-		'max_worker_processes = 32' \
-		'max_logical_replication_workers = 16' \
 		'fsync = off' \
 		"log_line_prefix = '%m [%p] %q%a '" \
 		${PRELOAD:+"shared_preload_libraries = '$PRELOAD'"}
@@ -276,12 +304,6 @@ start_cluster() {
 	fi
 	[ -n "$PRELOAD" ] && note "shared_preload_libraries = $PRELOAD"
 	return 0
-}
-
-psql_pg() {	# db, psql args...
-	local db=$1
-	shift
-	as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d "$db" "$@"
 }
 
 # Parse a TAP::Harness summary (prove, pg_prove) and print "passed failed".
@@ -331,154 +353,138 @@ harness_failed_files() {	# logfile
 }
 
 # ---------------------------------------------------------------------------
-# Stage 1: pg_regress
+# Stage 1: pg_regress, 1b: isolation (concurrent sessions on one node)
 # ---------------------------------------------------------------------------
-regress_tests() {
-	# The list lives in the Makefile only: ask make for $(REGRESS), which
-	# handles continuation lines and +=; fall back to reading the line.
-	local mk list
-	mk=$WORK/print-var.mk
+# The value of a Makefile variable (make handles continuation lines and +=).
+make_var() {	# name
+	local mk=$WORK/print-var.mk
 	# shellcheck disable=SC2016  # $($*) is for make
-	printf 'print-var-%%:\n\t@printf "%%s\\n" "$($*)"\n' >"$mk"
-	if list=$(make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" print-var-REGRESS 2>/dev/null); then
-		printf '%s\n' "$list"
-	else
-		sed -n 's/^REGRESS[[:space:]]*[:+]\{0,1\}=[[:space:]]*//p' "$REPO/Makefile" | tr '\n' ' '
-	fi
+	[ -f "$mk" ] || printf 'print-var-%%:\n\t@printf "%%s\\n" "$($*)"\n' >"$mk"
+	make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" \
+		PG_CONFIG="$PG_CONFIG" "print-var-$1" 2>/dev/null </dev/null
 }
 
-regress_opts() {
-	# REGRESS_OPTS minus what this runner decides itself.
-	local mk opts o out=()
-	mk=$WORK/print-var.mk
-	opts=$(make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" print-var-REGRESS_OPTS 2>/dev/null || true)
-	for o in $opts; do
-		case $o in
-		--inputdir=*|--outputdir=*|--dbname=*|--host=*|--port=*|--bindir=*|--temp-instance=*|--temp-config=*|--user=*|--use-existing) ;;
-		*) out+=("$o") ;;
-		esac
-	done
-	printf '%s\n' "${out[@]+"${out[@]}"}"
+# "passed failed" of a pg_regress or pg_isolation_regress output: lines
+# "test name ... ok" / "name ... FAILED" (PostgreSQL 15), "ok N - name" /
+# "not ok N - name" (16 and later); "failed (ignored)" counts as passed.
+regress_counts() {	# output
+	local passed failed ignored
+	passed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+ok|^ok [0-9]+ +[-+] ' "$1" || true)
+	failed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+FAILED|^not ok [0-9]+ +[-+] ' "$1" || true)
+	ignored=$(grep -Ec '\.\.\.[[:space:]]+failed \(ignored\)' "$1" || true)
+	printf '%d %d\n' $((passed + ignored)) "$failed"
+}
+
+# Runs one pg_regress-style suite through its make target against the
+# stage server and records its result.
+run_regress_suite() {	# title stage target variable diffs-file
+	local title=$1 stage=$2 target=$3 var=$4 diffs=$5 tests=() rc=0 out counts passed failed missing
+	read -r -a tests <<<"$(make_var "$var" | tr '\n' ' ')"
+	say "$title: make $target (${#tests[@]} tests: ${tests[*]:-none})"
+	if [ ${#tests[@]} -eq 0 ]; then
+		if [ "$var" = REGRESS ]; then
+			stage_error "$stage" "no tests in the Makefile's $var variable"
+		else
+			note "no tests in the Makefile's $var variable, skipped"
+		fi
+		return
+	fi
+	out=$WORK/$stage.out
+	stage_make "$SRC" "$out" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres -- "$target" || rc=$?
+	cat "$out"
+	counts=$(regress_counts "$out")
+	passed=${counts% *} failed=${counts#* }
+	missing=$(( ${#tests[@]} - passed - failed ))
+	[ "$missing" -lt 0 ] && missing=0
+	if [ -s "$diffs" ] && { [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
+		note "--- $diffs:"
+		cat "$diffs"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && [ "$missing" -eq 0 ]; then
+		stage_result "$stage" "$passed" 0
+		stage_error "$stage" "make $target exited with status $rc"
+		return
+	fi
+	stage_result "$stage" "$passed" $((failed + missing)) \
+		"$( [ "$missing" -gt 0 ] && printf '%d did not run' "$missing" )"
 }
 
 run_regress() {
-	local tests=() opts=() t rc=0 out passed failed ignored missing
-	read -r -a tests <<<"$(regress_tests | tr '\n' ' ')"
-	say "Stage 1: pg_regress (${#tests[@]} tests: ${tests[*]:-none})"
-	if [ ${#tests[@]} -eq 0 ]; then
-		stage_error regress "no tests in the Makefile's REGRESS variable"
-		return
-	fi
-	for t in "${tests[@]}"; do
+	local t
+	for t in $(make_var REGRESS); do
 		if [ ! -f "$SRC/sql/$t.sql" ] && [ ! -f "$SRC/input/$t.source" ]; then
 			warn "regress: sql/$t.sql does not exist"
 		fi
 	done
-	while IFS= read -r t; do
-		[ -n "$t" ] && opts+=("$t")
-	done < <(regress_opts)
-	mkdir -p "$WORK/regress"
-	chown postgres:postgres "$WORK/regress"
-	out=$WORK/regress/pg_regress.out
-	as_pg "$PG_REGRESS" --inputdir="$SRC" --outputdir="$WORK/regress" \
-		--bindir="$PGBIN" --host="$SOCK" --port="$PORT" --user=postgres \
-		--dbname=multimaster_regression "${opts[@]+"${opts[@]}"}" "${tests[@]}" \
-		>"$out" 2>&1 || rc=$?
-	cat "$out"
-	passed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+ok' "$out" || true)
-	failed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+FAILED' "$out" || true)
-	ignored=$(grep -Ec '\.\.\.[[:space:]]+failed \(ignored\)' "$out" || true)
-	passed=$((passed + ignored))
-	missing=$(( ${#tests[@]} - passed - failed ))
-	[ "$missing" -lt 0 ] && missing=0
-	if [ -s "$WORK/regress/regression.diffs" ] && { [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
-		note "--- regression.diffs:"
-		cat "$WORK/regress/regression.diffs"
-	fi
-	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && [ "$missing" -eq 0 ]; then
-		stage_result regress "$passed" 0
-		stage_error regress "pg_regress exited with status $rc"
-		return
-	fi
-	stage_result regress "$passed" $((failed + missing)) \
-		"$( [ "$missing" -gt 0 ] && printf '%d did not run' "$missing" )"
+	run_regress_suite 'Stage 1: pg_regress' regress installcheck-regress REGRESS "$SRC/regression.diffs"
 }
 
-# ---------------------------------------------------------------------------
-# Stage 1b: isolation tests (concurrent sessions on one node)
-# ---------------------------------------------------------------------------
 run_isolation() {
-	local tests=() rc=0 out passed failed missing
-	local mk=$WORK/print-var.mk
-	local iso=$PKGLIBDIR/pgxs/src/test/isolation/pg_isolation_regress
-	read -r -a tests <<<"$(make -s --no-print-directory -C "$REPO" -f Makefile -f "$mk" print-var-ISOLATION 2>/dev/null | tr '\n' ' ')"
-	say "Stage 1b: isolation (${#tests[@]} tests: ${tests[*]:-none})"
-	if [ ${#tests[@]} -eq 0 ]; then
-		note "no tests in the Makefile's ISOLATION variable, skipped"
-		return
-	fi
-	if [ ! -x "$iso" ]; then
-		stage_error isolation "$iso not found"
-		return
-	fi
-	mkdir -p "$WORK/isolation"
-	chown postgres:postgres "$WORK/isolation"
-	out=$WORK/isolation/isolation.out
-	as_pg "$iso" --inputdir="$SRC/test/isolation" --outputdir="$WORK/isolation" \
-		--bindir="$PGBIN" --host="$SOCK" --port="$PORT" --user=postgres \
-		--dbname=multimaster_isolation "${tests[@]}" >"$out" 2>&1 || rc=$?
-	cat "$out"
-	passed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+ok' "$out" || true)
-	failed=$(grep -Ec '^[[:space:]]*(test[[:space:]]+)?[^[:space:]]+[[:space:]]+\.\.\.[[:space:]]+FAILED' "$out" || true)
-	missing=$(( ${#tests[@]} - passed - failed ))
-	[ "$missing" -lt 0 ] && missing=0
-	if [ -s "$WORK/isolation/regression.diffs" ] && { [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
-		note "--- regression.diffs:"
-		cat "$WORK/isolation/regression.diffs"
-	fi
-	stage_result isolation "$passed" $((failed + missing)) \
-		"$( [ "$missing" -gt 0 ] && printf '%d did not run' "$missing" )"
+	run_regress_suite 'Stage 1b: isolation' isolation installcheck-isolation ISOLATION "$SRC/output_iso/regression.diffs"
 }
 
 # ---------------------------------------------------------------------------
 # Stage 2: pgTAP
 # ---------------------------------------------------------------------------
 run_pgtap() {
-	local files=() f rc=0 out counts db=multimaster_pgtap
-	shopt -s nullglob
-	for f in "$SRC"/test/pgtap/*.sql; do files+=("$f"); done
-	shopt -u nullglob
-	say "Stage 2: pgTAP (${#files[@]} files)"
-	if [ ${#files[@]} -eq 0 ]; then
+	local rc=0 out counts n
+	n=$(find "$SRC/test/pgtap" -maxdepth 1 -name '*.sql' 2>/dev/null | wc -l)
+	say "Stage 2: make installcheck-pgtap ($n files)"
+	if [ "$n" -eq 0 ]; then
 		stage_error pgtap "no test/pgtap/*.sql files"
 		return
 	fi
-	if ! psql_pg postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" ||
-	   ! psql_pg "$db" -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION multimaster'; then
-		stage_error pgtap "could not create database $db with extensions pgtap and multimaster"
-		return
-	fi
 	out=$WORK/pgtap.out
-	as_pg_in "$SRC" pg_prove --verbose --nocolor -h "$SOCK" -p "$PORT" -U postgres -d "$db" \
-		"${files[@]#"$SRC"/}" >"$out" 2>&1 || rc=$?
+	stage_make "$SRC" "$out" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres -- \
+		installcheck-pgtap PGTAP_PROVE_FLAGS='--verbose --nocolor' || rc=$?
 	cat "$out"
 	counts=$(harness_counts "$out")
 	if [ "$counts" = "-1 -1" ]; then
-		stage_error pgtap "pg_prove printed no summary (exit status $rc)"
+		stage_error pgtap "no pg_prove summary (make exit status $rc; see above: were the extensions pgtap and multimaster created?)"
 		return
 	fi
 	# shellcheck disable=SC2086
 	stage_result pgtap $counts
 	if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-		stage_error pgtap "pg_prove exited with status $rc"
+		stage_error pgtap "make installcheck-pgtap exited with status $rc"
 	fi
 }
 
 # ---------------------------------------------------------------------------
-# Stage 3: multi-node TAP tests (PostgreSQL::Test::Cluster)
+# Stages 3 (tap) and 4 (chaos): prove through make prove_installcheck, in
+# dir (a copy of the tests; TESTDIR, so the nodes' logs are in
+# dir/tmp_check/log).  Sets PROVE_RC.
 # ---------------------------------------------------------------------------
+run_prove() {	# stage dir file...
+	local stage=$1 dir=$2 out counts
+	shift 2
+	PROVE_RC=0
+	if [ ! -f "$PG_PERL/PostgreSQL/Test/Cluster.pm" ]; then
+		stage_error "$stage" "$PG_PERL/PostgreSQL/Test/Cluster.pm not found"
+		PROVE_RC=1
+		return
+	fi
+	out=$WORK/$stage.out
+	stage_make "$dir" "$out" \
+		MM_CHAOS_SEED="${MM_CHAOS_SEED:-}" MM_CHAOS_NODES="${MM_CHAOS_NODES:-}" \
+		MM_CHAOS_POLICY="${MM_CHAOS_POLICY:-}" MM_CHAOS_SECONDS="${MM_CHAOS_SECONDS:-}" \
+		MM_CHAOS_RUNS="${MM_CHAOS_RUNS:-}" -- \
+		prove_installcheck PROVE_TESTS="$*" PROVE_FLAGS='--verbose --nocolor' || PROVE_RC=$?
+	cat "$out"
+	counts=$(harness_counts "$out")
+	if [ "$counts" = "-1 -1" ]; then
+		stage_error "$stage" "prove printed no summary (make exit status $PROVE_RC)"
+	else
+		# shellcheck disable=SC2086
+		stage_result "$stage" $counts
+		if [ "$PROVE_RC" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+			stage_error "$stage" "make prove_installcheck exited with status $PROVE_RC"
+		fi
+	fi
+}
+
 run_tap() {
-	local files=() f rc=0 out counts tapdir name log
+	local files=() f tapdir=$WORK/tap name log
 	shopt -s nullglob
 	for f in "$SRC"/test/t/*.pl; do
 		# MM_TAP_ONLY="006 008": run only the files whose names start so
@@ -488,38 +494,18 @@ run_tap() {
 			*) continue ;;
 			esac
 		fi
-		files+=("$f")
+		files+=("test/t/$(basename "$f")")
 	done
 	shopt -u nullglob
-	say "Stage 3: multi-node TAP tests (${#files[@]} files)"
+	say "Stage 3: multi-node TAP tests, make prove_installcheck (${#files[@]} files)"
 	if [ ${#files[@]} -eq 0 ]; then
 		note "no test/t/*.pl: skipped"
 		STAGE_NOTES+=("tap: skipped (no test/t/*.pl)")
 		return
 	fi
-	if [ ! -f "$PG_PERL/PostgreSQL/Test/Cluster.pm" ]; then
-		stage_error tap "$PG_PERL/PostgreSQL/Test/Cluster.pm not found"
-		return
-	fi
-	tapdir=$WORK/tap
-	mkdir -p "$tapdir"
-	chown postgres:postgres "$tapdir"
-	out=$WORK/tap.out
-	as_pg_in "$SRC" env TESTDIR="$tapdir" PG_REGRESS="$PG_REGRESS" \
-		prove --verbose --nocolor -I "$PG_PERL" -I "$SRC/test/t" -I "$SRC/test/chaos" \
-		"${files[@]#"$SRC"/}" >"$out" 2>&1 || rc=$?
-	cat "$out"
-	counts=$(harness_counts "$out")
-	if [ "$counts" = "-1 -1" ]; then
-		stage_error tap "prove printed no summary (exit status $rc)"
-	else
-		# shellcheck disable=SC2086
-		stage_result tap $counts
-		if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-			stage_error tap "prove exited with status $rc"
-		fi
-	fi
-	if [ "$rc" -ne 0 ]; then
+	copy_tests "$tapdir"
+	run_prove tap "$tapdir" "${files[@]}"
+	if [ "$PROVE_RC" -ne 0 ]; then
 		while IFS= read -r f; do
 			name=$(basename "$f" .pl)
 			for log in "$tapdir/tmp_check/log/regress_log_$name" "$tapdir/tmp_check/log/${name}"_*.log; do
@@ -527,46 +513,20 @@ run_tap() {
 				note "--- tail of $log:"
 				tail -n 80 "$log"
 			done
-		done < <(harness_failed_files "$out")
+		done < <(harness_failed_files "$WORK/tap.out")
 	fi
 }
 
-# ---------------------------------------------------------------------------
-# Stage 4 (only when asked for): the chaos campaign
-# ---------------------------------------------------------------------------
 run_chaos() {
-	local f=test/chaos/campaign.pl rc=0 out counts chaosdir log
-	say "Stage 4: chaos campaign ($f)"
+	local f=test/chaos/campaign.pl chaosdir=$WORK/chaos log
+	say "Stage 4: chaos campaign, make prove_installcheck PROVE_TESTS=$f"
 	if [ ! -f "$SRC/$f" ]; then
 		stage_error chaos "$f not found"
 		return
 	fi
-	if [ ! -f "$PG_PERL/PostgreSQL/Test/Cluster.pm" ]; then
-		stage_error chaos "$PG_PERL/PostgreSQL/Test/Cluster.pm not found"
-		return
-	fi
-	chaosdir=$WORK/chaos
-	mkdir -p "$chaosdir"
-	chown postgres:postgres "$chaosdir"
-	out=$WORK/chaos.out
-	as_pg_in "$SRC" env TESTDIR="$chaosdir" PG_REGRESS="$PG_REGRESS" \
-		MM_CHAOS_SEED="${MM_CHAOS_SEED:-}" MM_CHAOS_NODES="${MM_CHAOS_NODES:-}" \
-		MM_CHAOS_POLICY="${MM_CHAOS_POLICY:-}" MM_CHAOS_SECONDS="${MM_CHAOS_SECONDS:-}" \
-		MM_CHAOS_RUNS="${MM_CHAOS_RUNS:-}" \
-		prove --verbose --nocolor -I "$PG_PERL" -I "$SRC/test/t" -I "$SRC/test/chaos" \
-		"$f" >"$out" 2>&1 || rc=$?
-	cat "$out"
-	counts=$(harness_counts "$out")
-	if [ "$counts" = "-1 -1" ]; then
-		stage_error chaos "prove printed no summary (exit status $rc)"
-	else
-		# shellcheck disable=SC2086
-		stage_result chaos $counts
-		if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-			stage_error chaos "prove exited with status $rc"
-		fi
-	fi
-	if [ "$rc" -ne 0 ]; then
+	copy_tests "$chaosdir"
+	run_prove chaos "$chaosdir" "$f"
+	if [ "$PROVE_RC" -ne 0 ]; then
 		log=$chaosdir/tmp_check/log/regress_log_campaign
 		if [ -f "$log" ]; then
 			note "--- tail of $log:"

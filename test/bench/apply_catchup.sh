@@ -178,11 +178,8 @@ done
 chown -R postgres:postgres "$WORK"
 chmod 700 "$SOCK"
 
+# On top of test/node.conf's.
 SETTINGS=(
-	"wal_level = logical"
-	"max_replication_slots = 10"
-	"max_wal_senders = 10"
-	"max_worker_processes = 16"
 	"synchronous_commit = off"
 	"shared_buffers = 256MB"
 	"shared_preload_libraries = 'pglogical'"
@@ -198,18 +195,23 @@ for n in "${NODES[@]}"; do
 		die "initdb failed ($n)"
 	fi
 done
-# output_plugin_libraries (PostgreSQL 15.19+) lists pglogical's plugin too:
-# its slots use "pglogical_output".
-MM_OUTPUT_PLUGINS+=', pglogical_output'
 for n in "${NODES[@]}"; do
 	mm_node_conf "${DATA[$n]}" '' "${PORT[$n]}" "$SOCK" "${SETTINGS[@]}"
+	# output_plugin_libraries (PostgreSQL 15.19+, from test/node.conf) lists
+	# pglogical's plugin too: its slots use "pglogical_output".
+	if [ -n "$MM_OUTPUT_PLUGIN_LINE" ]; then
+		MM_OUTPUT_PLUGIN_LINE="${MM_OUTPUT_PLUGIN_LINE%\'}, pglogical_output'"
+		printf '%s\n' "$MM_OUTPUT_PLUGIN_LINE" >>"${DATA[$n]}/postgresql.conf"
+	fi
 	if ! mm_pg_start "${DATA[$n]}" "$WORK/$n.log"; then
 		cat "$WORK/$n.log" >&2
 		die "server $n did not start"
 	fi
 	STARTED[$n]=1
 done
-# reported with the settings
+# reported with the settings: test/node.conf's, the script's, the plugins
+mapfile -t NODE_SETTINGS < <(mm_node_settings | grep -v '^output_plugin_libraries')
+SETTINGS=("${NODE_SETTINGS[@]}" "${SETTINGS[@]}")
 [ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
 
 psql_q() {	# node db sql...: unaligned, tuples only, stop on error

@@ -41,7 +41,6 @@ set -euo pipefail
 # PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
 # shellcheck source=SCRIPTDIR/../lib.sh disable=SC1091  # followed with -x
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-mm_bench_pg_config
 
 case ${1:-} in
 -h|--help) mm_usage "${BASH_SOURCE[0]}" '^set -euo'; exit 0 ;;

@@ -21,7 +21,6 @@
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-mm_bench_pg_config
 
 ROWS=${1:-1000000}
 [[ $ROWS =~ ^[0-9]+$ ]] || die "N must be a number"

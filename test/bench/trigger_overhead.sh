@@ -38,7 +38,6 @@ set -euo pipefail
 # PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
 # shellcheck source=SCRIPTDIR/../lib.sh disable=SC1091  # followed with -x
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-mm_bench_pg_config
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
@@ -72,7 +71,6 @@ mm_exit_traps mm_bench_server_exit
 SETTINGS=(
 	"shared_buffers = 256MB"
 	"synchronous_commit = off"
-	"wal_level = logical"
 	"max_wal_size = 4GB"
 	"checkpoint_timeout = 30min"
 	"autovacuum = off"
@@ -81,7 +79,9 @@ SETTINGS=(
 mm_bench_server "${MM_BENCH_PORT:-55432}" 0:0 "${SETTINGS[@]}"
 mm_check_tools pgbench
 mkdir -p "$WORK/logs" || die "cannot make $WORK/logs"
-# reported with the settings
+# reported with the settings: test/node.conf's, the script's, the plugins
+mapfile -t NODE_SETTINGS < <(mm_node_settings | grep -v '^output_plugin_libraries')
+SETTINGS=("${NODE_SETTINGS[@]}" "${SETTINGS[@]}")
 [ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
 
 psql_q() {	# db sql...: unaligned, tuples only, stop on error

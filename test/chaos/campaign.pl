@@ -24,12 +24,10 @@
 #
 # On a 2-core machine a run of 3 nodes takes the load plus 25 to 45
 # seconds, one of 5 nodes the load plus 50 to 75; the default campaign about
-# 35 minutes.  Run one campaign at a time.  Directly, as the postgres user,
-# from the repository:
+# 35 minutes.  Run one campaign at a time.  Directly, as a user other than
+# root, from the repository, with the extension installed:
 #
-#   TESTDIR=/tmp/x PG_REGRESS=.../pgxs/src/test/regress/pg_regress \
-#     prove --verbose -I .../pgxs/src/test/perl -I test/t -I test/chaos \
-#     test/chaos/campaign.pl
+#   make prove_installcheck PROVE_TESTS=test/chaos/campaign.pl PROVE_FLAGS=--verbose
 
 use strict;
 use warnings;

@@ -39,6 +39,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Basename qw(dirname);
+use File::Spec;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -61,26 +63,64 @@ our $FIXED_GUCS = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
   . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres'; "
   . "SET bytea_output = 'hex';";
 
-my $guc_opl;    # cached: does this server know output_plugin_libraries?
+my %known_settings;    # cached: the settings this server has
+
+# _has_setting($name): true when the installed server has the setting.
+# Asks "postgres --describe-config" (once), which needs no data directory.
+sub _has_setting
+{
+	my ($name) = @_;
+	if (!%known_settings)
+	{
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ 'postgres', '--describe-config' ],
+			'>', \$out, '2>', \$err)
+		  or die "postgres --describe-config failed: $err";
+		$known_settings{$_} = 1 for map { (split /\t/)[0] } split /\n/, $out;
+	}
+	return $known_settings{$name} ? 1 : 0;
+}
 
 # has_output_plugin_libraries(): true when the installed server has the
-# output_plugin_libraries setting (PostgreSQL 15.19 and later).  Asks
-# "postgres --describe-config", which needs no data directory.
+# output_plugin_libraries setting (PostgreSQL 15.19 and later).
 sub has_output_plugin_libraries
 {
-	return $guc_opl if defined $guc_opl;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'postgres', '--describe-config' ], '>', \$out, '2>', \$err)
-	  or die "postgres --describe-config failed: $err";
-	$guc_opl = ($out =~ /^output_plugin_libraries\t/m) ? 1 : 0;
-	return $guc_opl;
+	return _has_setting('output_plugin_libraries');
+}
+
+# The settings every test node gets: test/node.conf, shared with the demo,
+# the test runner's server and the benchmarks.  Its "name = value" lines,
+# and its "#? name = value" lines when the server has that setting, as
+# [name, value] pairs in file order.
+my $NODE_CONF = File::Spec->catfile(dirname(File::Spec->rel2abs(__FILE__)),
+	File::Spec->updir, 'node.conf');
+
+sub _node_conf
+{
+	open(my $fh, '<', $NODE_CONF) or die "cannot read $NODE_CONF: $!";
+	my @settings;
+	while (my $line = <$fh>)
+	{
+		my $known = 1;
+		$known = _has_setting($1)
+		  if $line =~ s/^#\?\s*(?=(\w+))//;
+		next if $line =~ /^\s*(#|$)/;
+		$line =~ /^\s*(\w+)\s*=\s*(.*?)\s*$/
+		  or die "$NODE_CONF: not a setting: $line";
+		push @settings, [ $1, $2 ] if $known;
+	}
+	close $fh;
+	return @settings;
 }
 
 # new_node($name, %conf): a PostgreSQL::Test::Cluster node initialized with
-# everything a multimaster node needs (wal_level = logical, enough slots,
-# senders and workers for a mesh of up to 8 nodes, output_plugin_libraries
-# when the server has it, wal_retrieve_retry_interval = 1s), started, with
-# CREATE EXTENSION multimaster done in database postgres.
+# everything a multimaster node needs (the settings of test/node.conf:
+# wal_level = logical, enough slots, senders and workers for a mesh of up to
+# 8 nodes, output_plugin_libraries when the server has it,
+# wal_retrieve_retry_interval = 1s), plus what the TAP tests' many nodes on
+# one machine want (max_connections = 40, shared_buffers = 32MB, messages in
+# English at level info), started, with CREATE EXTENSION multimaster done in
+# database postgres.
 #
 # %conf entries override or add postgresql.conf settings (values are written
 # as is: quote strings yourself, e.g. shared_buffers => '16MB' is fine,
@@ -103,24 +143,15 @@ sub new_node
 	$node->init;
 
 	my @settings = (
-		[ wal_level                       => 'logical' ],
-		[ max_replication_slots           => 12 ],
-		[ max_wal_senders                 => 12 ],
-		[ max_logical_replication_workers => 12 ],
-		[ max_worker_processes            => 24 ],
-		[ max_sync_workers_per_subscription => 2 ],
-		[ max_connections                 => 40 ],
-		[ shared_buffers                  => '32MB' ],
-		[ wal_retrieve_retry_interval     => "'1s'" ],
-		[ log_min_messages                => 'info' ],
-		[ lc_messages                     => "'C'" ],
+		_node_conf(),
+		[ max_connections  => 40 ],
+		[ shared_buffers   => '32MB' ],
+		[ log_min_messages => 'info' ],
+		[ lc_messages      => "'C'" ],
 	);
-	push @settings,
-	  [ output_plugin_libraries => "'pgoutput, test_decoding, multimaster'" ]
-	  if has_output_plugin_libraries();
 
 	my %seen;
-	my $text = "\n# Added by MMTest::new_node\n";
+	my $text = "\n# Added by MMTest::new_node (test/node.conf, then its own)\n";
 	for my $s (@settings)
 	{
 		my ($k, $v) = @$s;
