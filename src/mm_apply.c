@@ -57,6 +57,8 @@
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "mm_apply.h"
@@ -77,8 +79,15 @@ typedef struct MMExec
 	EState	   *estate;
 	ResultRelInfo *rri;
 	EPQState	epq;
+	TupleTableSlot *localslot;	/* the row found here */
+	TupleTableSlot *slot;		/* the row written */
+	/* kept for the transaction (exec_cache) */
+	bool		cached;
+	bool		in_use;
+	Relation	rel;
+	TupleDesc	desc;			/* rel's when built: a change rebuilds */
+	MemoryContext info_cxt;		/* the relinfo's when built: likewise */
 } MMExec;
-
 /*
  * Apply progress, for multimaster.status's lag: the peer's commit time of
  * the last transaction this apply worker applied, written into the
@@ -490,13 +499,17 @@ mm_route_end(MMRoute *route)
 	memset(route, 0, sizeof(*route));
 }
 
-/* A minimal executor state for one relation, like the apply worker's. */
+/*
+ * A minimal executor state for one relation, like the apply worker's, with
+ * two slots of the relation.
+ */
 static void
-exec_begin(MMExec *ex, Relation rel, const MMRelInfo *info)
+exec_build(MMExec *ex, Relation rel, const MMRelInfo *info)
 {
 	EState	   *estate = CreateExecutorState();
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
 
 	rte->rtekind = RTE_RELATION;
 	rte->relid = RelationGetRelid(rel);
@@ -507,24 +520,154 @@ exec_begin(MMExec *ex, Relation rel, const MMRelInfo *info)
 
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	estate->es_opened_result_relations = list_make1(rri);
-	estate->es_output_cid = GetCurrentCommandId(true);
 
 	ExecOpenIndices(rri, true);
 	EvalPlanQualInit(&ex->epq, estate, NULL, NIL, -1);
-	AfterTriggerBeginQuery();
 
 	ex->estate = estate;
 	ex->rri = rri;
+	ex->localslot = table_slot_create(rel, &estate->es_tupleTable);
+	ex->slot = table_slot_create(rel, &estate->es_tupleTable);
+	ex->rel = rel;
+	ex->desc = RelationGetDescr(rel);
+	ex->info_cxt = info->cxt;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+exec_destroy(MMExec *ex)
+{
+	ExecCloseIndices(ex->rri);
+	EvalPlanQualEnd(&ex->epq);
+	ExecResetTupleTable(ex->estate->es_tupleTable, false);
+	FreeExecutorState(ex->estate);
+}
+
+/*
+ * Executor states kept until the end of the top-level transaction, one
+ * per relation: building one (its indexes opened, their index info built,
+ * an executor memory context) costs more than the rest of an incoming
+ * update, and an apply worker's transaction writes the same tables over
+ * and over.  Kept only where the transaction's own resource owner is the
+ * current one (the apply worker's, not a statement's portal: what the
+ * executor creates while using the state, like the trigger slots of the
+ * result relation, belongs to the owner current then) and outside
+ * subtransactions; rebuilt when the relation's descriptor or multimaster
+ * state changed (ALTER TABLE, CREATE INDEX in the same transaction);
+ * released before commit, forgotten on abort (their memory is the
+ * transaction's).
+ */
+static List *exec_cache = NIL;	/* of MMExec *, in TopTransactionContext */
+static bool exec_cache_callback = false;
+
+static void
+exec_cache_release(void)
+{
+	ListCell   *lc;
+	ResourceOwner save = CurrentResourceOwner;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	foreach(lc, exec_cache)
+	{
+		MMExec	   *ex = (MMExec *) lfirst(lc);
+
+		exec_destroy(ex);
+		RelationDecrementReferenceCount(ex->rel);
+	}
+	CurrentResourceOwner = save;
+	exec_cache = NIL;
+}
+
+static void
+exec_cache_xact_callback(XactEvent event, void *arg)
+{
+	if (exec_cache == NIL)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PARALLEL_PRE_COMMIT ||
+		event == XACT_EVENT_PRE_PREPARE)
+		exec_cache_release();
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+			 event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PREPARE)
+		exec_cache = NIL;		/* the resource owner released the rest */
+}
+
+/* An executor state for writing 'rel' now; give it back with exec_end(). */
+static MMExec *
+exec_begin(Relation rel, const MMRelInfo *info)
+{
+	MMExec	   *ex = NULL;
+	ListCell   *lc;
+
+	if (GetCurrentTransactionNestLevel() == 1 && TopTransactionResourceOwner != NULL &&
+		CurrentResourceOwner == TopTransactionResourceOwner)
+	{
+		foreach(lc, exec_cache)
+		{
+			MMExec	   *c = (MMExec *) lfirst(lc);
+
+			if (c->rel != rel || c->in_use)
+				continue;
+			if (c->desc == RelationGetDescr(rel) && c->info_cxt == info->cxt)
+				ex = c;
+			else
+			{
+				/* out of date: drop it */
+				ResourceOwner save = CurrentResourceOwner;
+
+				CurrentResourceOwner = TopTransactionResourceOwner;
+				exec_destroy(c);
+				RelationDecrementReferenceCount(c->rel);
+				CurrentResourceOwner = save;
+				exec_cache = foreach_delete_current(exec_cache, lc);
+			}
+			break;
+		}
+		if (ex == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+			ResourceOwner save = CurrentResourceOwner;
+
+			if (!exec_cache_callback)
+			{
+				RegisterXactCallback(exec_cache_xact_callback, NULL);
+				exec_cache_callback = true;
+			}
+			CurrentResourceOwner = TopTransactionResourceOwner;
+			ex = palloc0(sizeof(MMExec));
+			exec_build(ex, rel, info);
+			RelationIncrementReferenceCount(rel);
+			ex->cached = true;
+			exec_cache = lappend(exec_cache, ex);
+			CurrentResourceOwner = save;
+			MemoryContextSwitchTo(old);
+		}
+	}
+	else
+	{
+		ex = palloc0(sizeof(MMExec));
+		exec_build(ex, rel, info);
+	}
+
+	ex->in_use = true;
+	ex->estate->es_output_cid = GetCurrentCommandId(true);
+	AfterTriggerBeginQuery();
+	return ex;
 }
 
 static void
 exec_end(MMExec *ex)
 {
 	AfterTriggerEndQuery(ex->estate);
-	ExecCloseIndices(ex->rri);
-	EvalPlanQualEnd(&ex->epq);
-	ExecResetTupleTable(ex->estate->es_tupleTable, false);
-	FreeExecutorState(ex->estate);
+	ex->in_use = false;
+	if (!ex->cached)
+	{
+		exec_destroy(ex);
+		return;
+	}
+	ResetPerTupleExprContext(ex->estate);
+	ExecClearTuple(ex->localslot);
+	ExecClearTuple(ex->slot);
 }
 
 /*
@@ -638,9 +781,12 @@ check_secondary_unique(MMExec *ex, const MMRelInfo *info, TupleTableSlot *slot,
 			continue;
 		if (self && ItemPointerEquals(&conflict, self))
 			continue;
-		other = table_slot_create(rel, &ex->estate->es_tupleTable);
+		other = table_slot_create(rel, NULL);
 		if (!table_tuple_fetch_row_version(rel, &conflict, SnapshotAny, other))
+		{
+			ExecDropSingleTupleTableSlot(other);
 			continue;
+		}
 		mm_version_from_slot(other, info, &held);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -690,7 +836,7 @@ MMUpsertResult
 mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 		  MMKeyRef *ref, bool is_tombstone, const MMLocalStamp *stamp)
 {
-	MMExec		ex;
+	MMExec	   *ex;
 	MMVersion	remote,
 				local;
 	TupleTableSlot *localslot;
@@ -703,9 +849,9 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 
 	if (is_tombstone)
 		mm_tombstones_written();
-	exec_begin(&ex, rel, info);
-	localslot = table_slot_create(rel, &ex.estate->es_tupleTable);
-	slot = table_slot_create(rel, &ex.estate->es_tupleTable);
+	ex = exec_begin(rel, info);
+	localslot = ex->localslot;
+	slot = ex->slot;
 	ExecCopySlot(slot, newslot);
 	slot_getallattrs(slot);
 	mm_version_from_slot(slot, info, &remote);
@@ -761,10 +907,10 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 										"apply_remote", &local, localslot,
 										&remote, slot);
 					if (stamp == NULL && !is_tombstone)
-						check_secondary_unique(&ex, info, slot, &localslot->tts_tid,
+						check_secondary_unique(ex, info, slot, &localslot->tts_tid,
 											   ref, &remote);
-					EvalPlanQualSetSlot(&ex.epq, localslot);
-					ExecSimpleRelationUpdate(ex.rri, ex.estate, &ex.epq,
+					EvalPlanQualSetSlot(&ex->epq, localslot);
+					ExecSimpleRelationUpdate(ex->rri, ex->estate, &ex->epq,
 											 localslot, slot);
 					result = MM_UPSERT_UPDATED;
 				}
@@ -810,8 +956,8 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 			}
 
 			if (stamp == NULL && !is_tombstone)
-				check_secondary_unique(&ex, info, slot, NULL, ref, &remote);
-			if (try_insert(&ex, slot, info->pk_index, !is_tombstone))
+				check_secondary_unique(ex, info, slot, NULL, ref, &remote);
+			if (try_insert(ex, slot, info->pk_index, !is_tombstone))
 			{
 				result = MM_UPSERT_INSERTED;
 				break;
@@ -826,7 +972,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	}
 	PG_END_TRY();
 
-	exec_end(&ex);
+	exec_end(ex);
 	return result;
 }
 
@@ -845,25 +991,25 @@ void
 mm_apply_tombstone_to_row(Relation rel, const MMRelInfo *info,
 						  TupleTableSlot *keyslot, const MMVersion *tomb)
 {
-	MMExec		ex;
+	MMExec	   *ex;
 	TupleTableSlot *localslot;
 	MMVersion	local;
 	MMRoute		route;
 
 	if (!mm_route_key(rel, (MMRelInfo *) info, keyslot, RowExclusiveLock, &route))
 		return;
-	exec_begin(&ex, route.rel, route.info);
-	localslot = table_slot_create(route.rel, &ex.estate->es_tupleTable);
+	ex = exec_begin(route.rel, route.info);
+	localslot = ex->localslot;
 	if (mm_find_by_key(route.rel, route.info, LockTupleExclusive, route.keyslot,
 					   localslot) == MM_FOUND_LOCKED)
 	{
 		mm_version_from_slot(localslot, route.info, &local);
 		if (mm_version_cmp(tomb, &local, route.info) > 0)
 		{
-			EvalPlanQualSetSlot(&ex.epq, localslot);
-			ExecSimpleRelationDelete(ex.rri, ex.estate, &ex.epq, localslot);
+			EvalPlanQualSetSlot(&ex->epq, localslot);
+			ExecSimpleRelationDelete(ex->rri, ex->estate, &ex->epq, localslot);
 		}
 	}
-	exec_end(&ex);
+	exec_end(ex);
 	mm_route_end(&route);
 }
