@@ -13,6 +13,7 @@ OBJS = \
 	src/mm_conflict.o \
 	src/mm_output.o \
 	src/mm_remote.o \
+	src/mm_names.o \
 	src/mm_mesh.o \
 	src/mm_status.o \
 	src/mm_refresh.o \

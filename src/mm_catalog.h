@@ -22,9 +22,8 @@
 #include "utils/timestamp.h"
 
 #include "mm_key.h"
+#include "mm_names.h"
 
-#define MM_SCHEMA				"multimaster"
-#define MM_TRIGGER_NAME			"000_multimaster_resolve"
 #define MM_MAX_NODE_ID			32767
 
 /* Conflict policies: each one is a total order over row versions. */

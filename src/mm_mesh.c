@@ -76,12 +76,6 @@ mm_require_superuser(const char *what)
 				 errhint("Only superusers can change multimaster configuration.")));
 }
 
-char *
-mm_link_name(int32 publisher, int32 subscriber)
-{
-	return psprintf("multimaster_%d_%d", publisher, subscriber);
-}
-
 static List *
 string_column(MMRemote *r, const char *sql)
 {
@@ -1068,7 +1062,7 @@ mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
 		int32		pub,
 					sub;
 
-		if (sscanf((char *) lfirst(lc), "multimaster_%d_%d", &pub, &sub) == 2 &&
+		if (mm_link_parse((char *) lfirst(lc), &pub, &sub) &&
 			(only_peer == 0 || pub == only_peer))
 			(void) drop_subscription(r, (char *) lfirst(lc));
 	}
@@ -1079,7 +1073,7 @@ mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
 		int32		pub,
 					sub;
 
-		if (sscanf((char *) lfirst(lc), "multimaster_%d_%d", &pub, &sub) == 2 &&
+		if (mm_link_parse((char *) lfirst(lc), &pub, &sub) &&
 			(only_peer == 0 || sub == only_peer))
 			(void) drop_slot(r, (char *) lfirst(lc));
 	}

@@ -19,10 +19,8 @@
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 
+#include "mm_names.h"
 #include "mm_remote.h"
-
-/* names of the mesh's slots and subscriptions: multimaster_<publisher>_<subscriber> */
-#define MM_LINK_NAME_PATTERN	"^multimaster_[0-9]+_[0-9]+$"
 
 /* What create_mesh learns about a node before touching anything. */
 typedef struct MeshNode
@@ -53,9 +51,6 @@ typedef struct MMSlotTarget
 
 extern bool mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
 						  TimestampTz deadline, char **why);
-
-/* name of the slot and subscription carrying publisher's changes to subscriber */
-extern char *mm_link_name(int32 publisher, int32 subscriber);
 
 /*
  * Link primitives shared by the mesh entry points.  Each step that creates
