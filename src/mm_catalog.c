@@ -332,7 +332,9 @@ version_column(Relation rel, const char *name, Oid typid)
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
 			 errmsg("table \"%s\" has no column \"%s\" for the multimaster row version",
 					RelationGetRelationName(rel), name),
-			 errdetail("The multimaster trigger keeps each row's version in mm_origin integer, mm_version timestamptz and mm_generation bigint."),
+			 errdetail("The multimaster trigger keeps each row's version in "
+					   MM_ORIGIN_COLUMN " integer, " MM_VERSION_COLUMN " timestamptz and "
+					   MM_GENERATION_COLUMN " bigint."),
 			 errhint("Use multimaster.add_table(), which adds them, or add them with ALTER TABLE.")));
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
@@ -372,7 +374,7 @@ in_mesh_publication(Oid relid)
 	{
 		char	   *name = get_publication_name(lfirst_oid(lc), true);
 
-		if (name && strcmp(name, "multimaster") == 0)
+		if (name && strcmp(name, MM_PUBLICATION) == 0)
 			result = true;
 	}
 	list_free(pubids);
@@ -492,9 +494,9 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 	if (nargs >= 4)
 		info->priority_node = parse_node_arg(args[3], "priority node", rel);
 
-	info->origin_attnum = version_column(rel, "mm_origin", INT4OID);
-	info->version_attnum = version_column(rel, "mm_version", TIMESTAMPTZOID);
-	info->generation_attnum = version_column(rel, "mm_generation", INT8OID);
+	info->origin_attnum = version_column(rel, MM_ORIGIN_COLUMN, INT4OID);
+	info->version_attnum = version_column(rel, MM_VERSION_COLUMN, TIMESTAMPTZOID);
+	info->generation_attnum = version_column(rel, MM_GENERATION_COLUMN, INT8OID);
 
 	info->pk_index = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(info->pk_index))

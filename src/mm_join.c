@@ -229,7 +229,7 @@ create_slot(MeshNode *pub, MeshNode *sub, List **undo)
 	char	   *lsn;
 
 	lsn = mm_remote_value(&pub->r,
-						  "SELECT lsn::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, 'multimaster')",
+						  "SELECT lsn::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, '" MM_OUTPUT_PLUGIN "')",
 						  1, params);
 	mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
 	pub->slots = lappend(pub->slots, name);

@@ -113,7 +113,7 @@ plugin_allowed(const char *setting)
 	if (!SplitIdentifierString(copy, ',', &elems))
 		return false;
 	foreach(lc, elems)
-		if (strcmp((char *) lfirst(lc), "multimaster") == 0)
+		if (strcmp((char *) lfirst(lc), MM_OUTPUT_PLUGIN) == 0)
 			return true;
 	return false;
 }
@@ -242,7 +242,7 @@ mm_probe_node(MeshNode *node, int n)
 
 	node->had_publication =
 		mm_remote_value(&node->r,
-						"SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster'",
+						"SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = '" MM_PUBLICATION "'",
 						0, NULL) != NULL;
 }
 
@@ -366,7 +366,7 @@ mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 	if (!list_has_string(pub->slots, name))
 	{
 		PQclear(mm_remote_exec(&pub->r,
-							   "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'multimaster')",
+							   "SELECT pg_catalog.pg_create_logical_replication_slot($1, '" MM_OUTPUT_PLUGIN "')",
 							   1, params));
 		mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
 		pub->slots = lappend(pub->slots, name);
@@ -375,10 +375,11 @@ mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 	if (!list_has_string(sub->subs, name))
 	{
 		mm_remote_exec_secret(&sub->r,
-							  psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION multimaster "
+							  psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s "
 									   "WITH (create_slot = false, slot_name = %s, copy_data = %s)",
 									   quote_identifier(name),
 									   quote_literal_cstr(pub->dsn),
+									   quote_identifier(MM_PUBLICATION),
 									   quote_literal_cstr(name),
 									   copy_data ? "true" : "false"),
 							  psprintf("CREATE SUBSCRIPTION %s", quote_identifier(name)));
@@ -392,7 +393,7 @@ mm_ensure_publication(MeshNode *node, List **undo)
 {
 	PQclear(mm_remote_exec(&node->r, "SELECT multimaster._ensure_publication()", 0, NULL));
 	if (!node->had_publication)
-		mm_add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS multimaster");
+		mm_add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS " MM_PUBLICATION);
 }
 
 void
@@ -886,7 +887,8 @@ mm_check_same_table(MeshNode *nodes, int n, const char *relname)
 							   "  WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) "
 							   "    AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
 							   "    AND a.attname OPERATOR(pg_catalog.<>) ALL "
-							   "        (ARRAY['mm_origin', 'mm_version', 'mm_generation']::pg_catalog.name[])), '') END",
+							   "        (ARRAY['" MM_ORIGIN_COLUMN "', '" MM_VERSION_COLUMN "', '"
+							   MM_GENERATION_COLUMN "']::pg_catalog.name[])), '') END",
 							   1, params);
 		if (cols == NULL)
 			ereport(ERROR,
@@ -1079,7 +1081,7 @@ mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
 	}
 
 	if (drop_publication)
-		(void) mm_remote_try(r, "DROP PUBLICATION IF EXISTS multimaster", 0, NULL);
+		(void) mm_remote_try(r, "DROP PUBLICATION IF EXISTS " MM_PUBLICATION, 0, NULL);
 }
 
 /*
@@ -1149,7 +1151,7 @@ cut_node_stream(MeshNode *nodes, int n, int32 target_id)
 				 errhint("Compare the tables with multimaster.compare_table() once it is removed.")));
 		return;
 	}
-	PQclear(mm_remote_exec(&target->r, "ALTER PUBLICATION multimaster SET (publish = '')", 0, NULL));
+	PQclear(mm_remote_exec(&target->r, "ALTER PUBLICATION " MM_PUBLICATION " SET (publish = '')", 0, NULL));
 	lsn = mm_remote_value(&target->r, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text",
 						  0, NULL);
 	cut = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));

@@ -245,9 +245,9 @@ find_differences(Diff *d)
 
 	/* 3. the rows of the differing sub-buckets */
 	params[0] = int_array(diff2);
-	sql = psprintf("SELECT %s::pg_catalog.text, %s, t.mm_origin, "
-				   "(EXTRACT(epoch FROM t.mm_version) OPERATOR(pg_catalog.*) 1000000::pg_catalog.numeric)::pg_catalog.int8 "
-				   "OPERATOR(pg_catalog.-) 946684800000000, t.mm_generation "
+	sql = psprintf("SELECT %s::pg_catalog.text, %s, t." MM_ORIGIN_COLUMN ", "
+				   "(EXTRACT(epoch FROM t." MM_VERSION_COLUMN ") OPERATOR(pg_catalog.*) 1000000::pg_catalog.numeric)::pg_catalog.int8 "
+				   "OPERATOR(pg_catalog.-) 946684800000000, t." MM_GENERATION_COLUMN " "
 				   "FROM %s t WHERE %s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[])",
 				   d->keyexpr, rowhash, d->relname, bucket);
 	res = on_all(d, sql, 1, params);
