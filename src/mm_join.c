@@ -231,7 +231,7 @@ create_slot(MeshNode *pub, MeshNode *sub, List **undo)
 	lsn = mm_remote_value(&pub->r,
 						  "SELECT lsn::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, '" MM_OUTPUT_PLUGIN "')",
 						  1, params);
-	mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
+	mm_add_undo(undo, &pub->r, mm_drop_slot, name);
 	pub->slots = lappend(pub->slots, name);
 	return DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));
 }
@@ -375,7 +375,7 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 			params[0] = idbuf;
 			params[1] = nodes[0].name;
 			PQclear(mm_remote_exec(&nodes[0].r, "SELECT multimaster.init_node($1::int, $2)", 2, params));
-			mm_add_undo(&st->undo, &nodes[0].r, UNDO_SQL,
+			mm_add_undo(&st->undo, &nodes[0].r, mm_undo_sql,
 						"DELETE FROM multimaster.nodes WHERE is_local; SELECT multimaster._invalidate_cache()");
 		}
 		nodes[0].r.label = psprintf("this node (%d, \"%s\")", nodes[0].id, nodes[0].name);
@@ -385,14 +385,14 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 		for (i = 1; i < n; i++)
 		{
 			mm_register_peer(&nodes[i].r, nodes[0].id, nodes[0].name, nodes[0].priority, dsn);
-			mm_add_undo(&st->undo, &nodes[i].r, UNDO_SQL,
+			mm_add_undo(&st->undo, &nodes[i].r, mm_undo_sql,
 						psprintf("DELETE FROM multimaster.nodes WHERE node_id OPERATOR(pg_catalog.=) %d "
 								 "AND NOT is_local; SELECT multimaster._invalidate_cache()",
 								 nodes[0].id));
 			mm_register_peer(&nodes[0].r, nodes[i].id, nodes[i].name, nodes[i].priority,
 							 i == 1 ? peer_dsn : nodes[i].dsn);
 		}
-		mm_add_undo(&st->undo, &nodes[0].r, UNDO_SQL,
+		mm_add_undo(&st->undo, &nodes[0].r, mm_undo_sql,
 					"DELETE FROM multimaster.nodes WHERE NOT is_local; SELECT multimaster._invalidate_cache()");
 
 		/* the tables, as the peer has them (no refresh: the links come next) */

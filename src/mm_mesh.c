@@ -62,7 +62,7 @@ PG_FUNCTION_INFO_V1(mm_broadcast_ddl);
 typedef struct Undo
 {
 	MMRemote   *r;
-	int			kind;			/* UNDO_SQL, UNDO_SUBSCRIPTION, UNDO_SLOT */
+	MMUndoAction action;
 	char	   *arg;
 } Undo;
 
@@ -247,22 +247,29 @@ mm_probe_node(MeshNode *node, int n)
 }
 
 void
-mm_add_undo(List **undo, MMRemote *r, int kind, const char *arg)
+mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg)
 {
 	Undo	   *u = palloc(sizeof(Undo));
 
 	u->r = r;
-	u->kind = kind;
+	u->action = action;
 	u->arg = pstrdup(arg);
 	*undo = lappend(*undo, u);
+}
+
+/* The undo of a step that a statement reverses: run it, errors ignored. */
+bool
+mm_undo_sql(MMRemote *r, const char *sql)
+{
+	return mm_remote_try(r, sql, 0, NULL);
 }
 
 /*
  * Drop a subscription without touching its slot (the slot is dropped on the
  * publisher separately, which also works when the publisher is down).
  */
-static bool
-drop_subscription(MMRemote *r, const char *name)
+bool
+mm_drop_subscription(MMRemote *r, const char *name)
 {
 	const char *q = quote_identifier(name);
 
@@ -275,8 +282,8 @@ drop_subscription(MMRemote *r, const char *name)
  * Drop a slot, first ending the walsender still using it (its subscriber
  * may not have noticed yet that the subscription is gone).
  */
-static bool
-drop_slot(MMRemote *r, const char *name)
+bool
+mm_drop_slot(MMRemote *r, const char *name)
 {
 	const char *params[1] = {name};
 	int			attempt;
@@ -324,18 +331,7 @@ mm_run_undo(List *undo)
 
 		if (u->r->conn == NULL)
 			continue;
-		switch (u->kind)
-		{
-			case UNDO_SQL:
-				(void) mm_remote_try(u->r, u->arg, 0, NULL);
-				break;
-			case UNDO_SUBSCRIPTION:
-				(void) drop_subscription(u->r, u->arg);
-				break;
-			case UNDO_SLOT:
-				(void) drop_slot(u->r, u->arg);
-				break;
-		}
+		(void) u->action(u->r, u->arg);
 	}
 }
 
@@ -368,7 +364,7 @@ mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 		PQclear(mm_remote_exec(&pub->r,
 							   "SELECT pg_catalog.pg_create_logical_replication_slot($1, '" MM_OUTPUT_PLUGIN "')",
 							   1, params));
-		mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
+		mm_add_undo(undo, &pub->r, mm_drop_slot, name);
 		pub->slots = lappend(pub->slots, name);
 	}
 
@@ -383,7 +379,7 @@ mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 									   quote_literal_cstr(name),
 									   copy_data ? "true" : "false"),
 							  psprintf("CREATE SUBSCRIPTION %s", quote_identifier(name)));
-		mm_add_undo(undo, &sub->r, UNDO_SUBSCRIPTION, name);
+		mm_add_undo(undo, &sub->r, mm_drop_subscription, name);
 		sub->subs = lappend(sub->subs, name);
 	}
 }
@@ -393,7 +389,7 @@ mm_ensure_publication(MeshNode *node, List **undo)
 {
 	PQclear(mm_remote_exec(&node->r, "SELECT multimaster._ensure_publication()", 0, NULL));
 	if (!node->had_publication)
-		mm_add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS " MM_PUBLICATION);
+		mm_add_undo(undo, &node->r, mm_undo_sql, "DROP PUBLICATION IF EXISTS " MM_PUBLICATION);
 }
 
 void
@@ -654,7 +650,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 				PQclear(mm_remote_exec(&nodes[i].r,
 									   "SELECT multimaster.init_node($1::int, $2)",
 									   2, params));
-				mm_add_undo(&undo->steps, &nodes[i].r, UNDO_SQL,
+				mm_add_undo(&undo->steps, &nodes[i].r, mm_undo_sql,
 							"DELETE FROM multimaster.nodes WHERE is_local; "
 							"SELECT multimaster._invalidate_cache()");
 			}
@@ -666,7 +662,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 								 nodes[j].priority, nodes[j].dsn);
 				/* a peer this call made known is forgotten again */
 				if (i != j && !list_member_int(nodes[i].known_peers, nodes[j].id))
-					mm_add_undo(&undo->steps, &nodes[i].r, UNDO_SQL,
+					mm_add_undo(&undo->steps, &nodes[i].r, mm_undo_sql,
 								psprintf("DELETE FROM multimaster.nodes "
 										 "WHERE node_id OPERATOR(pg_catalog.=) %d AND NOT is_local; "
 										 "SELECT multimaster._invalidate_cache()",
@@ -1066,7 +1062,7 @@ mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
 
 		if (mm_link_parse((char *) lfirst(lc), &pub, &sub) &&
 			(only_peer == 0 || pub == only_peer))
-			(void) drop_subscription(r, (char *) lfirst(lc));
+			(void) mm_drop_subscription(r, (char *) lfirst(lc));
 	}
 
 	names = string_column(r, SLOTS_QUERY);
@@ -1077,7 +1073,7 @@ mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
 
 		if (mm_link_parse((char *) lfirst(lc), &pub, &sub) &&
 			(only_peer == 0 || sub == only_peer))
-			(void) drop_slot(r, (char *) lfirst(lc));
+			(void) mm_drop_slot(r, (char *) lfirst(lc));
 	}
 
 	if (drop_publication)
@@ -1350,9 +1346,9 @@ mm_unsubscribe(PG_FUNCTION_ARGS)
 					 errmsg("this node has no multimaster subscription to that peer"),
 					 reachable ? 0 : errdetail_internal("The peer could not be reached: %s", err)));
 
-		(void) drop_subscription(&self, name);
+		(void) mm_drop_subscription(&self, name);
 		if (reachable)
-			(void) drop_slot(&peer, name);
+			(void) mm_drop_slot(&peer, name);
 		else
 			ereport(WARNING,
 					(errmsg("replication slot \"%s\" on the unreachable peer was not dropped", name),

@@ -57,9 +57,9 @@ extern bool mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
  * something records its undo (what to drop on which node); on failure the
  * caller runs them newest first.
  */
-#define UNDO_SQL			0
-#define UNDO_SUBSCRIPTION	1
-#define UNDO_SLOT			2
+
+/* Undoes one step on node r (arg: what to drop); false when it could not. */
+typedef bool (*MMUndoAction) (MMRemote *r, const char *arg);
 
 extern void mm_require_superuser(const char *what);
 extern void mm_probe_node(MeshNode *node, int n);
@@ -70,7 +70,10 @@ typedef struct MMUndo
 	List	   *steps;			/* what to drop, where; run newest first */
 } MMUndo;
 
-extern void mm_add_undo(List **undo, MMRemote *r, int kind, const char *arg);
+extern void mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg);
+extern bool mm_undo_sql(MMRemote *r, const char *sql);
+extern bool mm_drop_subscription(MMRemote *r, const char *name);
+extern bool mm_drop_slot(MMRemote *r, const char *name);
 extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
 extern void mm_run_undo(List *undo);
 extern void mm_register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
