@@ -47,8 +47,6 @@
 #include "mm_mesh.h"
 #include "mm_remote.h"
 
-char	   *mm_node_dsn = NULL;
-
 PG_FUNCTION_INFO_V1(mm_join_mesh);
 
 /* a table as the peer has it registered */

@@ -20,25 +20,8 @@
 #include "utils/palloc.h"
 
 #include "mm_names.h"
+#include "mm_nodes.h"
 #include "mm_remote.h"
-
-/* What create_mesh learns about a node before touching anything. */
-typedef struct MeshNode
-{
-	MMRemote	r;
-	char	   *dsn;
-	int			pos;			/* 1-based position in the DSN array */
-	bool		had_identity;
-	int32		id;
-	char	   *name;
-	int32		priority;
-	char	   *sysid_db;		/* system identifier + database: sameness */
-	List	   *slots;			/* existing multimaster_% slot names */
-	List	   *subs;			/* existing multimaster_% subscriptions */
-	bool		had_publication;
-	char	   *extversion;		/* installed multimaster version */
-	List	   *known_peers;	/* ids of peers in its multimaster.nodes */
-} MeshNode;
 
 /* a slot multimaster_<A>_<B> on node A that must confirm a position of A */
 typedef struct MMSlotTarget
@@ -76,17 +59,9 @@ extern bool mm_drop_subscription(MMRemote *r, const char *name);
 extern bool mm_drop_slot(MMRemote *r, const char *name);
 extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
 extern void mm_run_undo(List *undo);
-extern void mm_register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
-							 const char *dsn);
 extern void mm_ensure_publication(MeshNode *node, List **undo);
 extern void mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo);
 extern void mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication);
-
-extern MeshNode *mm_connect_known_nodes(int *n_out, bool missing_ok);
-
-/* multimaster.node_dsn: how the other nodes reach this one (join_mesh) */
-extern char *mm_node_dsn;
-extern void mm_close_nodes(MeshNode *nodes, int n);
 extern void mm_refresh_link(MMRemote *r, const char *name, bool warn_only);
 extern void mm_refresh_node(MMRemote *r, bool warn_only);
 
