@@ -15,6 +15,7 @@ OBJS = \
 	src/mm_remote.o \
 	src/mm_names.o \
 	src/mm_nodes.o \
+	src/mm_undo.o \
 	src/mm_mesh.o \
 	src/mm_status.o \
 	src/mm_refresh.o \

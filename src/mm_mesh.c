@@ -58,14 +58,6 @@ PG_FUNCTION_INFO_V1(mm_remove_node);
 PG_FUNCTION_INFO_V1(mm_broadcast_ddl);
 
 
-/* An undo step: a statement to run on a node if a later step fails. */
-typedef struct Undo
-{
-	MMRemote   *r;
-	MMUndoAction action;
-	char	   *arg;
-} Undo;
-
 void
 mm_require_superuser(const char *what)
 {
@@ -246,24 +238,6 @@ mm_probe_node(MeshNode *node, int n)
 						0, NULL) != NULL;
 }
 
-void
-mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg)
-{
-	Undo	   *u = palloc(sizeof(Undo));
-
-	u->r = r;
-	u->action = action;
-	u->arg = pstrdup(arg);
-	*undo = lappend(*undo, u);
-}
-
-/* The undo of a step that a statement reverses: run it, errors ignored. */
-bool
-mm_undo_sql(MMRemote *r, const char *sql)
-{
-	return mm_remote_try(r, sql, 0, NULL);
-}
-
 /*
  * Drop a subscription without touching its slot (the slot is dropped on the
  * publisher separately, which also works when the publisher is down).
@@ -321,21 +295,6 @@ mm_drop_slot(MMRemote *r, const char *name)
 }
 
 void
-mm_run_undo(List *undo)
-{
-	int			i;
-
-	for (i = list_length(undo) - 1; i >= 0; i--)
-	{
-		Undo	   *u = (Undo *) list_nth(undo, i);
-
-		if (u->r->conn == NULL)
-			continue;
-		(void) u->action(u->r, u->arg);
-	}
-}
-
-void
 mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
 {
 	char	   *name = mm_link_name(pub->id, sub->id);
@@ -372,25 +331,6 @@ mm_ensure_publication(MeshNode *node, List **undo)
 	PQclear(mm_remote_exec(&node->r, "SELECT multimaster._ensure_publication()", 0, NULL));
 	if (!node->had_publication)
 		mm_add_undo(undo, &node->r, mm_undo_sql, "DROP PUBLICATION IF EXISTS " MM_PUBLICATION);
-}
-
-/*
- * A step of a mesh entry point failed or was cancelled: undo what it had
- * created, newest first, close its connections and raise the error again.
- * The undo list lives in 'undo' (palloc'd before PG_TRY), so that what the
- * failed step appended to it is there after the longjmp.
- */
-void
-mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx)
-{
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(ctx);
-	edata = CopyErrorData();
-	FlushErrorState();
-	mm_run_undo(undo->steps);
-	mm_close_nodes(nodes, n);
-	ReThrowError(edata);
 }
 
 /* Every node of a mesh runs the same version of the extension. */

@@ -22,6 +22,7 @@
 #include "mm_names.h"
 #include "mm_nodes.h"
 #include "mm_remote.h"
+#include "mm_undo.h"
 
 /* a slot multimaster_<A>_<B> on node A that must confirm a position of A */
 typedef struct MMSlotTarget
@@ -35,30 +36,13 @@ typedef struct MMSlotTarget
 extern bool mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
 						  TimestampTz deadline, char **why);
 
-/*
- * Link primitives shared by the mesh entry points.  Each step that creates
- * something records its undo (what to drop on which node); on failure the
- * caller runs them newest first.
- */
-
-/* Undoes one step on node r (arg: what to drop); false when it could not. */
-typedef bool (*MMUndoAction) (MMRemote *r, const char *arg);
-
+/* Checks and link primitives shared by the mesh entry points. */
 extern void mm_require_superuser(const char *what);
 extern void mm_probe_node(MeshNode *node, int n);
 extern void mm_check_same_version(MeshNode *nodes, int n);
 extern void mm_check_same_table(MeshNode *nodes, int n, const char *relname);
-typedef struct MMUndo
-{
-	List	   *steps;			/* what to drop, where; run newest first */
-} MMUndo;
-
-extern void mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg);
-extern bool mm_undo_sql(MMRemote *r, const char *sql);
 extern bool mm_drop_subscription(MMRemote *r, const char *name);
 extern bool mm_drop_slot(MMRemote *r, const char *name);
-extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
-extern void mm_run_undo(List *undo);
 extern void mm_ensure_publication(MeshNode *node, List **undo);
 extern void mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo);
 extern void mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication);

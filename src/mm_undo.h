@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ *
+ * mm_undo.h
+ *		What a failed mesh call takes back, newest first.
+ *
+ * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
+ *
+ * IDENTIFICATION
+ *		src/mm_undo.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MM_UNDO_H
+#define MM_UNDO_H
+
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
+
+#include "mm_nodes.h"
+#include "mm_remote.h"
+
+/*
+ * Each step of a mesh call that creates something records its undo (what
+ * to drop on which node); on failure the caller runs them newest first.
+ */
+
+/* Undoes one step on node r (arg: what to drop); false when it could not. */
+typedef bool (*MMUndoAction) (MMRemote *r, const char *arg);
+
+typedef struct MMUndo
+{
+	List	   *steps;			/* what to drop, where; run newest first */
+} MMUndo;
+
+extern void mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg);
+extern bool mm_undo_sql(MMRemote *r, const char *sql);
+extern void mm_run_undo(List *undo);
+extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
+
+#endif							/* MM_UNDO_H */
