@@ -19,34 +19,16 @@
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 
+#include "mm_link.h"
 #include "mm_names.h"
 #include "mm_nodes.h"
 #include "mm_remote.h"
 #include "mm_undo.h"
 
-/* a slot multimaster_<A>_<B> on node A that must confirm a position of A */
-typedef struct MMSlotTarget
-{
-	int			node;			/* index into the MeshNode array */
-	char	   *slot;
-	XLogRecPtr	target;
-	bool		done;
-} MMSlotTarget;
-
-extern bool mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
-						  TimestampTz deadline, char **why);
-
-/* Checks and link primitives shared by the mesh entry points. */
+/* Checks shared by the mesh entry points. */
 extern void mm_require_superuser(const char *what);
 extern void mm_probe_node(MeshNode *node, int n);
 extern void mm_check_same_version(MeshNode *nodes, int n);
 extern void mm_check_same_table(MeshNode *nodes, int n, const char *relname);
-extern bool mm_drop_subscription(MMRemote *r, const char *name);
-extern bool mm_drop_slot(MMRemote *r, const char *name);
-extern void mm_ensure_publication(MeshNode *node, List **undo);
-extern void mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo);
-extern void mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication);
-extern void mm_refresh_link(MMRemote *r, const char *name, bool warn_only);
-extern void mm_refresh_node(MMRemote *r, bool warn_only);
 
 #endif							/* MM_MESH_H */
