@@ -17,6 +17,7 @@ OBJS = \
 	src/mm_nodes.o \
 	src/mm_undo.o \
 	src/mm_link.o \
+	src/mm_probe.o \
 	src/mm_mesh.o \
 	src/mm_status.o \
 	src/mm_refresh.o \

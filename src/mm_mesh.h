@@ -22,13 +22,8 @@
 #include "mm_link.h"
 #include "mm_names.h"
 #include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
 #include "mm_undo.h"
-
-/* Checks shared by the mesh entry points. */
-extern void mm_require_superuser(const char *what);
-extern void mm_probe_node(MeshNode *node, int n);
-extern void mm_check_same_version(MeshNode *nodes, int n);
-extern void mm_check_same_table(MeshNode *nodes, int n, const char *relname);
 
 #endif							/* MM_MESH_H */
