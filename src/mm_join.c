@@ -44,8 +44,12 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
-#include "mm_mesh.h"
+#include "mm_link.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
+#include "mm_undo.h"
 
 PG_FUNCTION_INFO_V1(mm_join_mesh);
 

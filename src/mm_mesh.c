@@ -20,24 +20,20 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
-#include "utils/varlena.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_link.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
+#include "mm_undo.h"
 
 PG_FUNCTION_INFO_V1(mm_create_mesh);
 PG_FUNCTION_INFO_V1(mm_subscribe);

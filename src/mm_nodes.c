@@ -19,7 +19,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 
 #include "mm_names.h"
 #include "mm_nodes.h"

@@ -40,7 +40,8 @@
 #include "utils/rel.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
 #include "mm_version.h"
 

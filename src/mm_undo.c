@@ -14,8 +14,6 @@
  */
 #include "postgres.h"
 
-#include "utils/memutils.h"
-
 #include "mm_nodes.h"
 #include "mm_remote.h"
 #include "mm_undo.h"
