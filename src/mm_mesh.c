@@ -98,13 +98,13 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	int			n,
 				i,
 				j;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("create a multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.create_mesh()");
 
 	nodes = mm_connect_dsns(arr, &n);
+	undo = mm_undo_begin(nodes, n);
 
 	/* check everything before creating anything */
 	PG_TRY();
@@ -115,7 +115,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 
@@ -161,7 +161,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 
@@ -178,13 +178,13 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("refresh the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.refresh_mesh()");
 
 	nodes = mm_connect_known_nodes(&n, true);
+	undo = mm_undo_begin(nodes, n);
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
@@ -192,7 +192,7 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, n);
@@ -211,8 +211,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("register a table with multimaster");
 	PreventInTransactionBlock(true, "multimaster.add_table_mesh()");
@@ -227,6 +226,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	params[2] = PG_ARGISNULL(2) ? "hlc" : TextDatumGetCString(PG_GETARG_DATUM(2));
 
 	nodes = mm_connect_known_nodes(&n, false);
+	undo = mm_undo_begin(nodes, n);
 	PG_TRY();
 	{
 		mm_check_same_table(nodes, n, relname);
@@ -244,7 +244,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, n);
@@ -291,8 +291,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("unregister a table from multimaster");
 	PreventInTransactionBlock(true, "multimaster.remove_table_mesh()");
@@ -306,6 +305,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	params[1] = (PG_ARGISNULL(1) || PG_GETARG_BOOL(1)) ? "true" : "false";
 
 	nodes = mm_connect_known_nodes(&n, false);
+	undo = mm_undo_begin(nodes, n);
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
@@ -333,7 +333,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, n);
@@ -503,8 +503,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	char	   *peer_dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		copy_data = PG_GETARG_BOOL(1);
 	MeshNode	nodes[2];
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("subscribe to a multimaster peer");
 	PreventInTransactionBlock(true, "multimaster.subscribe()");
@@ -516,6 +515,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	mm_warn_if_password(peer_dsn, "the peer");
 	nodes[1].pos = 2;
 	mm_remote_connect(&nodes[0].r, nodes[0].dsn, "this node", false, NULL);
+	undo = mm_undo_begin(nodes, 2);
 	PG_TRY();
 	{
 		mm_remote_connect(&nodes[1].r, peer_dsn, "the peer", false, NULL);
@@ -554,7 +554,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, 2, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, 2);

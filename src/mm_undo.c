@@ -44,8 +44,8 @@ mm_undo_sql(MMRemote *r, const char *sql)
 	return mm_remote_try(r, sql, 0, NULL);
 }
 
-void
-mm_run_undo(List *undo)
+static void
+run_undo(List *undo)
 {
 	int			i;
 
@@ -60,20 +60,34 @@ mm_run_undo(List *undo)
 }
 
 /*
+ * The undo of a mesh call working on 'nodes', in the current memory
+ * context.  Made before PG_TRY, so that the steps recorded in it, and the
+ * nodes a caller sets in it later, are there after the longjmp.
+ */
+MMUndo *
+mm_undo_begin(MeshNode *nodes, int n)
+{
+	MMUndo	   *undo = palloc0(sizeof(MMUndo));
+
+	undo->nodes = nodes;
+	undo->n = n;
+	undo->cxt = CurrentMemoryContext;
+	return undo;
+}
+
+/*
  * A step of a mesh entry point failed or was cancelled: undo what it had
  * created, newest first, close its connections and raise the error again.
- * The undo list lives in 'undo' (palloc'd before PG_TRY), so that what the
- * failed step appended to it is there after the longjmp.
  */
 void
-mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx)
+mm_undo_fail(MMUndo *undo)
 {
 	ErrorData  *edata;
 
-	MemoryContextSwitchTo(ctx);
+	MemoryContextSwitchTo(undo->cxt);
 	edata = CopyErrorData();
 	FlushErrorState();
-	mm_run_undo(undo->steps);
-	mm_close_nodes(nodes, n);
+	run_undo(undo->steps);
+	mm_close_nodes(undo->nodes, undo->n);
 	ReThrowError(edata);
 }

@@ -21,7 +21,8 @@
 
 /*
  * Each step of a mesh call that creates something records its undo (what
- * to drop on which node); on failure the caller runs them newest first.
+ * to drop on which node); on failure mm_undo_fail() runs them newest first
+ * and closes the call's connections.
  */
 
 /* Undoes one step on node r (arg: what to drop); false when it could not. */
@@ -30,11 +31,14 @@ typedef bool (*MMUndoAction) (MMRemote *r, const char *arg);
 typedef struct MMUndo
 {
 	List	   *steps;			/* what to drop, where; run newest first */
+	MeshNode   *nodes;			/* whose connections a failure closes */
+	int			n;
+	MemoryContext cxt;			/* the call's, where the error is copied */
 } MMUndo;
 
 extern void mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg);
 extern bool mm_undo_sql(MMRemote *r, const char *sql);
-extern void mm_run_undo(List *undo);
-extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
+extern MMUndo *mm_undo_begin(MeshNode *nodes, int n);
+extern void mm_undo_fail(MMUndo *undo) pg_attribute_noreturn();
 
 #endif							/* MM_UNDO_H */
