@@ -295,6 +295,8 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 {
 	Oid			subid = PG_GETARG_OID(0);
 	Subscription *sub;
+	int32		publisher,
+				subscriber;
 	TupleDesc	desc;
 	Datum		values[5];
 	bool		nulls[5] = {true, true, true, true, true};
@@ -306,7 +308,7 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 
 	sub = GetSubscription(subid, true);
 	if (sub == NULL || sub->dbid != MyDatabaseId ||
-		strncmp(sub->name, "multimaster_", strlen("multimaster_")) != 0)
+		!mm_link_parse(sub->name, &publisher, &subscriber))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%u is not a multimaster subscription of this database", subid)));
