@@ -13,6 +13,11 @@ OBJS = \
 	src/mm_conflict.o \
 	src/mm_output.o \
 	src/mm_remote.o \
+	src/mm_names.o \
+	src/mm_nodes.o \
+	src/mm_undo.o \
+	src/mm_link.o \
+	src/mm_probe.o \
 	src/mm_mesh.o \
 	src/mm_status.o \
 	src/mm_refresh.o \

@@ -5,8 +5,9 @@
  * 1.1: join_mesh(), resolve_unique_conflict(), global_id(), purge_conflicts()
  * and the conflict log retention, per-peer conflict counts and deadlock
  * counts in multimaster.status, purge_tombstones() behind a horizon every
- * peer has passed, connection strings stored without their password, and a
- * recreated publication that carries the registered tables again.
+ * peer has passed, connection strings stored without their password, a
+ * recreated publication that carries the registered tables again, and link
+ * names made and read by the extension alone (_link_name(), _link_parts()).
  */
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
@@ -141,6 +142,28 @@ COMMENT ON FUNCTION multimaster.join_mesh(text, text) IS
   'Run on a new node (extension and empty tables present): joins the mesh of the given node while it takes writes, copying the data from that node; returns this node''s id';
 REVOKE ALL ON FUNCTION multimaster.join_mesh(text, text) FROM PUBLIC;
 
+/*
+ * A link's slot and subscription are named by the C code alone: the status
+ * view and the tests ask it rather than parse names themselves.
+ */
+CREATE FUNCTION multimaster._link_name(publisher integer, subscriber integer)
+RETURNS name
+AS 'MODULE_PATHNAME', 'mm_link_name_sql'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster._link_name(integer, integer) IS
+  'Internal: the name of the slot and the subscription that carry the publisher''s changes to the subscriber';
+REVOKE ALL ON FUNCTION multimaster._link_name(integer, integer) FROM PUBLIC;
+
+CREATE FUNCTION multimaster._link_parts(link name, OUT publisher integer, OUT subscriber integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mm_link_parts_sql'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION multimaster._link_parts(name) IS
+  'Internal: the publisher and subscriber of a link from its slot or subscription name; NULLs for any other name';
+REVOKE ALL ON FUNCTION multimaster._link_parts(name) FROM PUBLIC;
+-- the status view reads its links with it
+GRANT EXECUTE ON FUNCTION multimaster._link_parts(name) TO pg_monitor;
+
 CREATE OR REPLACE VIEW multimaster.status AS
 SELECT n.node_id,
        n.node_name,
@@ -168,8 +191,8 @@ SELECT n.node_id,
        coalesce(ap.deadlocks, 0)         AS deadlocks
   FROM pg_catalog.pg_subscription s
   JOIN pg_catalog.pg_database d ON d.oid = s.subdbid AND d.datname = pg_catalog.current_database()
-  LEFT JOIN multimaster.nodes n
-         ON n.node_id = pg_catalog.split_part(s.subname::text, '_', 2)::int
+  CROSS JOIN LATERAL multimaster._link_parts(s.subname) l
+  LEFT JOIN multimaster.nodes n ON n.node_id = l.publisher
   LEFT JOIN pg_catalog.pg_stat_subscription st
          ON st.subid = s.oid AND st.relid IS NULL
   LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid
@@ -177,7 +200,7 @@ SELECT n.node_id,
          ON o.external_id = 'pg_' || s.oid
   LEFT JOIN multimaster.apply_progress ap ON ap.origin = 'pg_' || s.oid
   LEFT JOIN LATERAL multimaster._peer_slot(s.oid) p ON true
- WHERE s.subname::text ~ '^multimaster_[0-9]+_[0-9]+$';
+ WHERE l.publisher IS NOT NULL;
 
 CREATE FUNCTION multimaster.global_id()
 RETURNS bigint

@@ -350,7 +350,9 @@ version_column(Relation rel, const char *name, Oid typid, bool missing_ok)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("table \"%s\" has no column \"%s\" for the multimaster row version",
 						RelationGetRelationName(rel), name),
-				 errdetail("The multimaster trigger keeps each row's version in mm_origin integer, mm_version timestamptz and mm_generation bigint."),
+				 errdetail("The multimaster trigger keeps each row's version in "
+						   MM_ORIGIN_COLUMN " integer, " MM_VERSION_COLUMN " timestamptz and "
+						   MM_GENERATION_COLUMN " bigint."),
 				 errhint("Use multimaster.add_table(), which adds them, or add them with ALTER TABLE.")));
 	return InvalidAttrNumber;
 }
@@ -418,7 +420,7 @@ in_mesh_publication(Oid relid)
 	{
 		char	   *name = get_publication_name(lfirst_oid(lc), true);
 
-		if (name && strcmp(name, "multimaster") == 0)
+		if (name && strcmp(name, MM_PUBLICATION) == 0)
 			result = true;
 	}
 	list_free(pubids);
@@ -510,8 +512,8 @@ resolving_key(Relation rel)
 		if (attnum <= 0)
 			continue;
 		name = NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname);
-		if (strcmp(name, MM_COL_ORIGIN) == 0 || strcmp(name, MM_COL_VERSION) == 0 ||
-			strcmp(name, MM_COL_GENERATION) == 0)
+		if (strcmp(name, MM_ORIGIN_COLUMN) == 0 || strcmp(name, MM_VERSION_COLUMN) == 0 ||
+			strcmp(name, MM_GENERATION_COLUMN) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 					 errmsg("primary key of %s contains the multimaster version column \"%s\"",
@@ -559,7 +561,7 @@ version_source(Relation rel, const char *src, MMRelInfo *info)
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		if (!att->attisdropped && strcmp(NameStr(att->attname), src) == 0 &&
-			strcmp(src, MM_COL_VERSION) != 0 &&
+			strcmp(src, MM_VERSION_COLUMN) != 0 &&
 			(att->atttypid == TIMESTAMPTZOID || att->atttypid == TIMESTAMPOID))
 		{
 			info->source = MM_SOURCE_COLUMN;
@@ -632,9 +634,9 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 	if (nargs >= 4)
 		info->priority_node = parse_node_arg(args[3], "priority node", rel);
 
-	info->origin_attnum = version_column(rel, MM_COL_ORIGIN, INT4OID, false);
-	info->version_attnum = version_column(rel, MM_COL_VERSION, TIMESTAMPTZOID, false);
-	info->generation_attnum = version_column(rel, MM_COL_GENERATION, INT8OID, false);
+	info->origin_attnum = version_column(rel, MM_ORIGIN_COLUMN, INT4OID, false);
+	info->version_attnum = version_column(rel, MM_VERSION_COLUMN, TIMESTAMPTZOID, false);
+	info->generation_attnum = version_column(rel, MM_GENERATION_COLUMN, INT8OID, false);
 
 	info->pk_index = resolving_key(rel);
 	mm_key_build(&info->key, rel, info->pk_index, true, info->cxt);
@@ -930,9 +932,9 @@ mm_check_registrable(PG_FUNCTION_ARGS)
 				 errdetail("Logical replication only carries changes of permanent, logged tables.")));
 
 	(void) resolving_key(rel);
-	(void) version_column(rel, MM_COL_ORIGIN, INT4OID, true);
-	(void) version_column(rel, MM_COL_VERSION, TIMESTAMPTZOID, true);
-	(void) version_column(rel, MM_COL_GENERATION, INT8OID, true);
+	(void) version_column(rel, MM_ORIGIN_COLUMN, INT4OID, true);
+	(void) version_column(rel, MM_VERSION_COLUMN, TIMESTAMPTZOID, true);
+	(void) version_column(rel, MM_GENERATION_COLUMN, INT8OID, true);
 	canon = version_source(rel, src, &info);
 	check_trigger_order(rel);
 	relation_close(rel, AccessShareLock);

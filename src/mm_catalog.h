@@ -22,15 +22,9 @@
 #include "utils/timestamp.h"
 
 #include "mm_key.h"
+#include "mm_names.h"
 
-#define MM_SCHEMA				"multimaster"
-#define MM_TRIGGER_NAME			"000_multimaster_resolve"
 #define MM_MAX_NODE_ID			32767
-
-/* the row version columns add_table() adds to a registered table */
-#define MM_COL_ORIGIN			"mm_origin"
-#define MM_COL_VERSION			"mm_version"
-#define MM_COL_GENERATION		"mm_generation"
 
 /* Conflict policies: each one is a total order over row versions. */
 typedef enum MMPolicy

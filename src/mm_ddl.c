@@ -39,7 +39,8 @@
 #include "utils/timestamp.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
 
 PG_FUNCTION_INFO_V1(mm_replicate_ddl);

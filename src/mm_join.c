@@ -40,14 +40,15 @@
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
-#include "mm_mesh.h"
+#include "mm_link.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
-
-char	   *mm_node_dsn = NULL;
+#include "mm_undo.h"
 
 PG_FUNCTION_INFO_V1(mm_join_mesh);
 
@@ -229,17 +230,12 @@ create_slot(MeshNode *pub, MeshNode *sub, List **undo)
 	char	   *lsn;
 
 	lsn = mm_remote_value(&pub->r,
-						  "SELECT lsn::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, 'multimaster')",
+						  "SELECT lsn::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, '" MM_OUTPUT_PLUGIN "')",
 						  1, params);
-	mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
+	mm_add_undo(undo, &pub->r, mm_drop_slot, name);
 	pub->slots = lappend(pub->slots, name);
 	return DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));
 }
-
-typedef struct JoinState
-{
-	List	   *undo;
-} JoinState;
 
 /*
  * multimaster.join_mesh(peer_dsn text, node_name text) returns integer
@@ -249,12 +245,12 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 {
 	char	   *peer_dsn;
 	char	   *want_name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	MeshNode	self,
-				peer;
-	MeshNode   *nodes = NULL;
-	int			n = 0;
-	JoinState  *st = palloc0(sizeof(JoinState));
-	MemoryContext ctx = CurrentMemoryContext;
+	MeshNode	pair[2];		/* this node, the peer */
+	MeshNode   *self = &pair[0],
+			   *peer = &pair[1];
+	MeshNode   *nodes;
+	int			n;
+	MMUndo	   *undo;
 	int32		result;
 
 	mm_require_superuser("join a multimaster mesh");
@@ -270,25 +266,15 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 				 errmsg("a node name must not be empty")));
 	mm_warn_if_password(peer_dsn, "the peer");
 
-	memset(&self, 0, sizeof(self));
-	memset(&peer, 0, sizeof(peer));
-	self.dsn = mm_self_dsn();
-	self.pos = 1;
-	peer.dsn = peer_dsn;
-	peer.pos = 2;
-	mm_remote_connect(&self.r, self.dsn, "this node", false, NULL);
-	PG_TRY();
-	{
-		mm_remote_connect(&peer.r, peer_dsn, "the peer", false, NULL);
-		peer.r.label = psprintf("the peer (%s:%s)", PQhost(peer.r.conn), PQport(peer.r.conn));
-	}
-	PG_CATCH();
-	{
-		mm_remote_close(&self.r);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	memset(pair, 0, sizeof(pair));
+	self->dsn = mm_self_dsn();
+	self->pos = 1;
+	peer->dsn = peer_dsn;
+	peer->pos = 2;
+	mm_remote_connect(&self->r, self->dsn, "this node", false, NULL);
 
+	/* a failure closes these two, then every node of the mesh (below) */
+	undo = mm_undo_begin(pair, 2);
 	PG_TRY();
 	{
 		List	   *tables;
@@ -301,38 +287,37 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 		int			i;
 		ListCell   *lc;
 
+		mm_remote_connect(&peer->r, peer_dsn, "the peer", false, NULL);
+		peer->r.label = psprintf("the peer (%s:%s)", PQhost(peer->r.conn), PQport(peer->r.conn));
+
 		/* who is who: this node's identity, the mesh as the peer knows it */
-		mm_probe_node(&self, 2);
-		mm_probe_node(&peer, 2);
-		if (strcmp(self.sysid_db, peer.sysid_db) == 0)
+		mm_probe_node(self, 2);
+		mm_probe_node(peer, 2);
+		if (strcmp(self->sysid_db, peer->sysid_db) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a node cannot join a mesh through itself"),
 					 errhint("Give the connection string of another node of the mesh.")));
-		if (self.had_identity && want_name && strcmp(want_name, self.name) != 0)
+		if (self->had_identity && want_name && strcmp(want_name, self->name) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("this node is already node %d (\"%s\")", self.id, self.name),
+					 errmsg("this node is already node %d (\"%s\")", self->id, self->name),
 					 errhint("Call join_mesh() without a name, or give this node another identity with multimaster.init_node() first.")));
-		{
-			MeshNode	pair[2];
-
-			/* the tables first: nothing is touched unless they are right */
-			pair[0] = self;
-			pair[1] = peer;
-			tables = peer_tables(&peer.r);
-			check_tables(pair, tables);
-		}
-		nodes = mesh_members(&self, &peer, &n, &old_self);
+		/* the tables first: nothing is touched unless they are right */
+		tables = peer_tables(&peer->r);
+		check_tables(pair, tables);
+		nodes = mesh_members(self, peer, &n, &old_self);
+		undo->nodes = nodes;
+		undo->n = n;
 
 		/* a node that was in the mesh: its old links go first */
 		if (old_self)
 		{
-			const char *params[1] = {self.name};
+			const char *params[1] = {self->name};
 
 			ereport(NOTICE,
 					(errmsg("node %d (\"%s\") rejoins: its old links are removed first",
-							self.id, self.name)));
+							self->id, self->name)));
 			PQclear(mm_remote_exec(&nodes[1].r, "SELECT multimaster.remove_node($1)", 1, params));
 		}
 		mm_drop_node_links(&nodes[0].r, 0, false);
@@ -375,7 +360,7 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 			params[0] = idbuf;
 			params[1] = nodes[0].name;
 			PQclear(mm_remote_exec(&nodes[0].r, "SELECT multimaster.init_node($1::int, $2)", 2, params));
-			mm_add_undo(&st->undo, &nodes[0].r, UNDO_SQL,
+			mm_add_undo(&undo->steps, &nodes[0].r, mm_undo_sql,
 						"DELETE FROM multimaster.nodes WHERE is_local; SELECT multimaster._invalidate_cache()");
 		}
 		nodes[0].r.label = psprintf("this node (%d, \"%s\")", nodes[0].id, nodes[0].name);
@@ -385,14 +370,14 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 		for (i = 1; i < n; i++)
 		{
 			mm_register_peer(&nodes[i].r, nodes[0].id, nodes[0].name, nodes[0].priority, dsn);
-			mm_add_undo(&st->undo, &nodes[i].r, UNDO_SQL,
+			mm_add_undo(&undo->steps, &nodes[i].r, mm_undo_sql,
 						psprintf("DELETE FROM multimaster.nodes WHERE node_id OPERATOR(pg_catalog.=) %d "
 								 "AND NOT is_local; SELECT multimaster._invalidate_cache()",
 								 nodes[0].id));
 			mm_register_peer(&nodes[0].r, nodes[i].id, nodes[i].name, nodes[i].priority,
 							 i == 1 ? peer_dsn : nodes[i].dsn);
 		}
-		mm_add_undo(&st->undo, &nodes[0].r, UNDO_SQL,
+		mm_add_undo(&undo->steps, &nodes[0].r, mm_undo_sql,
 					"DELETE FROM multimaster.nodes WHERE NOT is_local; SELECT multimaster._invalidate_cache()");
 
 		/* the tables, as the peer has them (no refresh: the links come next) */
@@ -407,14 +392,14 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 								   3, params));
 		}
 		for (i = 0; i < n; i++)
-			mm_ensure_publication(&nodes[i], &st->undo);
+			mm_ensure_publication(&nodes[i], &undo->steps);
 
 		/* 1. the slots: every node's for this one, this one's for every node */
 		starts = palloc0(n * sizeof(XLogRecPtr));
 		for (i = 1; i < n; i++)
 		{
-			starts[i] = create_slot(&nodes[i], &nodes[0], &st->undo);
-			(void) create_slot(&nodes[0], &nodes[i], &st->undo);
+			starts[i] = create_slot(&nodes[i], &nodes[0], &undo->steps);
+			(void) create_slot(&nodes[0], &nodes[i], &undo->steps);
 		}
 
 		/* 2. the peer has applied every node's stream up to that slot's start */
@@ -437,29 +422,16 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 					 errhint("Check multimaster.status on that node, or join through another node.")));
 
 		/* 3. the links: the copy from the peer, then every other way */
-		mm_create_link(&nodes[1], &nodes[0], true, &st->undo);
+		mm_create_link(&nodes[1], &nodes[0], true, &undo->steps);
 		for (i = 2; i < n; i++)
-			mm_create_link(&nodes[i], &nodes[0], false, &st->undo);
+			mm_create_link(&nodes[i], &nodes[0], false, &undo->steps);
 		for (i = 1; i < n; i++)
-			mm_create_link(&nodes[0], &nodes[i], false, &st->undo);
+			mm_create_link(&nodes[0], &nodes[i], false, &undo->steps);
 		result = nodes[0].id;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		mm_run_undo(st->undo);
-		if (nodes)
-			mm_close_nodes(nodes, n);
-		else
-		{
-			mm_remote_close(&self.r);
-			mm_remote_close(&peer.r);
-		}
-		ReThrowError(edata);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 

@@ -1,24 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * mm_mesh.c
- *		Building and taking down the mesh: identities, publication, slots,
- *		subscriptions, on every node, over libpq.
+ *		Building and taking down the mesh: the SQL entry points that set up
+ *		identities, the publication, slots and subscriptions on every node.
  *
  * Copyright (c) 2026, The multimaster authors; see LICENSE (PostgreSQL License).
  *
- * Every ordered pair of nodes (publisher P, subscriber S) gets one logical
- * slot on P, created with the multimaster output plugin, and one
- * subscription on S using it, both named multimaster_<P>_<S>.  The plugin
- * sends only changes made on P itself, so each change crosses each link
- * once.
- *
- * Setup is checked before it starts: every node is reached and inspected
- * (extension, superuser, wal_level, free slots, senders and workers, the
- * output plugin allowed) and any problem is reported with the node and the
- * fix before anything is created.  What is created is recorded, and undone
- * in reverse order if a later step fails, so a failed call leaves no half
- * mesh behind.  Existing pieces are reused, which makes every call
- * idempotent.
+ * Setup is checked before it starts (mm_probe.c): any problem is reported
+ * with the node and the fix before anything is created.  What is created
+ * (mm_link.c) is recorded, and undone in reverse order if a later step
+ * fails (mm_undo.c), so a failed call leaves no half mesh behind.  Existing
+ * pieces are reused, which makes every call idempotent.
  *
  * IDENTIFICATION
  *		src/mm_mesh.c
@@ -28,24 +20,20 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
-#include "utils/varlena.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_link.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
+#include "mm_undo.h"
 
 PG_FUNCTION_INFO_V1(mm_create_mesh);
 PG_FUNCTION_INFO_V1(mm_subscribe);
@@ -57,394 +45,6 @@ PG_FUNCTION_INFO_V1(mm_drop_mesh);
 PG_FUNCTION_INFO_V1(mm_remove_node);
 PG_FUNCTION_INFO_V1(mm_broadcast_ddl);
 
-
-/* An undo step: a statement to run on a node if a later step fails. */
-typedef struct Undo
-{
-	MMRemote   *r;
-	int			kind;			/* UNDO_SQL, UNDO_SUBSCRIPTION, UNDO_SLOT */
-	char	   *arg;
-} Undo;
-
-void
-mm_require_superuser(const char *what)
-{
-	if (!superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Only superusers can change multimaster configuration.")));
-}
-
-char *
-mm_link_name(int32 publisher, int32 subscriber)
-{
-	return psprintf("multimaster_%d_%d", publisher, subscriber);
-}
-
-static List *
-string_column(MMRemote *r, const char *sql)
-{
-	PGresult   *res = mm_remote_exec(r, sql, 0, NULL);
-	List	   *out = NIL;
-	int			i;
-
-	for (i = 0; i < PQntuples(res); i++)
-		out = lappend(out, pstrdup(PQgetvalue(res, i, 0)));
-	PQclear(res);
-	return out;
-}
-
-static bool
-list_has_string(List *list, const char *s)
-{
-	ListCell   *lc;
-
-	foreach(lc, list)
-		if (strcmp((char *) lfirst(lc), s) == 0)
-			return true;
-	return false;
-}
-
-static bool
-plugin_allowed(const char *setting)
-{
-	char	   *copy;
-	List	   *elems;
-	ListCell   *lc;
-
-	if (setting == NULL)
-		return true;			/* server predates output_plugin_libraries */
-	copy = pstrdup(setting);
-	if (!SplitIdentifierString(copy, ',', &elems))
-		return false;
-	foreach(lc, elems)
-		if (strcmp((char *) lfirst(lc), "multimaster") == 0)
-			return true;
-	return false;
-}
-
-#define SUBS_QUERY \
-	"SELECT s.subname FROM pg_catalog.pg_subscription s " \
-	"JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid " \
-	"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.subname::pg_catalog.text OPERATOR(pg_catalog.~) '" MM_LINK_NAME_PATTERN "'::pg_catalog.text"
-#define SLOTS_QUERY \
-	"SELECT slot_name FROM pg_catalog.pg_replication_slots " \
-	"WHERE slot_name::pg_catalog.text OPERATOR(pg_catalog.~) '" MM_LINK_NAME_PATTERN "'::pg_catalog.text"
-
-/*
- * Connect to a node and check that it can take part in a mesh of n nodes.
- * publisher: it will serve n-1 subscribers; subscriber: it will run n-1
- * apply workers.
- */
-void
-mm_probe_node(MeshNode *node, int n)
-{
-	PGresult   *res;
-	int			needed = n - 1;
-	const char *label = node->r.label;
-
-	res = mm_remote_exec(&node->r,
-						 "SELECT pg_catalog.current_setting('wal_level'),"
-						 " pg_catalog.current_setting('max_replication_slots')::int,"
-						 " (SELECT count(*) FROM pg_catalog.pg_replication_slots)::int,"
-						 " pg_catalog.current_setting('max_wal_senders')::int,"
-						 " pg_catalog.current_setting('max_logical_replication_workers')::int,"
-						 " pg_catalog.current_setting('max_worker_processes')::int,"
-						 " (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'output_plugin_libraries'),"
-						 " (SELECT system_identifier FROM pg_catalog.pg_control_system())::text"
-						 "   || '/' || pg_catalog.current_database(),"
-						 " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
-						 " (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'multimaster')",
-						 0, NULL);
-
-	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the role used to connect to %s is not a superuser", label),
-				 errdetail("Creating replication slots and subscriptions requires a superuser."),
-				 errhint("Connect as a superuser in the connection string (user=...).")));
-	if (PQgetisnull(res, 0, 9))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension multimaster is not installed on %s", label),
-				 errhint("Run CREATE EXTENSION multimaster in that database.")));
-	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("wal_level is \"%s\" on %s", PQgetvalue(res, 0, 0), label),
-				 errdetail("Logical replication needs wal_level = logical."),
-				 errhint("Set wal_level = logical in postgresql.conf of that server and restart it.")));
-	if (!plugin_allowed(PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6)))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s does not allow the multimaster output plugin", label),
-				 errdetail("output_plugin_libraries is \"%s\".", PQgetvalue(res, 0, 6)),
-				 errhint("On that node run: ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, multimaster; SELECT pg_reload_conf();")));
-
-	node->sysid_db = pstrdup(PQgetvalue(res, 0, 7));
-	node->extversion = pstrdup(PQgetvalue(res, 0, 9));
-	node->slots = string_column(&node->r, SLOTS_QUERY);
-	node->subs = string_column(&node->r, SUBS_QUERY);
-
-	{
-		int			max_slots = atoi(PQgetvalue(res, 0, 1));
-		int			used = atoi(PQgetvalue(res, 0, 2));
-		int			free_slots = max_slots - used;
-		int			ours = list_length(node->slots);
-		int			max_senders = atoi(PQgetvalue(res, 0, 3));
-		int			max_lrw = atoi(PQgetvalue(res, 0, 4));
-		int			max_workers = atoi(PQgetvalue(res, 0, 5));
-
-		/* slots of a previous call are reused */
-		if (free_slots + Min(ours, needed) < needed)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("%s has %d free replication slots, the mesh needs %d",
-							label, free_slots, needed - Min(ours, needed)),
-					 errhint("Raise max_replication_slots (now %d) on that server and restart it.",
-							 max_slots)));
-		if (max_senders < needed)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("max_wal_senders is %d on %s, the mesh needs at least %d",
-							max_senders, label, needed),
-					 errhint("Raise max_wal_senders on that server and restart it.")));
-		if (max_lrw < needed)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("max_logical_replication_workers is %d on %s, the mesh needs at least %d",
-							max_lrw, label, needed),
-					 errdetail("Each node runs one apply worker per peer."),
-					 errhint("Raise max_logical_replication_workers on that server and restart it.")));
-		if (max_workers < needed + 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("max_worker_processes is %d on %s, the mesh needs at least %d",
-							max_workers, label, needed + 1),
-					 errhint("Raise max_worker_processes on that server and restart it.")));
-	}
-	PQclear(res);
-
-	res = mm_remote_exec(&node->r,
-						 "SELECT node_id, node_name, priority FROM multimaster.nodes WHERE is_local",
-						 0, NULL);
-	node->had_identity = PQntuples(res) > 0;
-	if (node->had_identity)
-	{
-		node->id = atoi(PQgetvalue(res, 0, 0));
-		node->name = pstrdup(PQgetvalue(res, 0, 1));
-		node->priority = atoi(PQgetvalue(res, 0, 2));
-	}
-	PQclear(res);
-
-	res = mm_remote_exec(&node->r,
-						 "SELECT node_id FROM multimaster.nodes WHERE NOT is_local",
-						 0, NULL);
-	node->known_peers = NIL;
-	for (int k = 0; k < PQntuples(res); k++)
-		node->known_peers = lappend_int(node->known_peers, atoi(PQgetvalue(res, k, 0)));
-	PQclear(res);
-
-	node->had_publication =
-		mm_remote_value(&node->r,
-						"SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = 'multimaster'",
-						0, NULL) != NULL;
-}
-
-void
-mm_add_undo(List **undo, MMRemote *r, int kind, const char *arg)
-{
-	Undo	   *u = palloc(sizeof(Undo));
-
-	u->r = r;
-	u->kind = kind;
-	u->arg = pstrdup(arg);
-	*undo = lappend(*undo, u);
-}
-
-/*
- * Drop a subscription without touching its slot (the slot is dropped on the
- * publisher separately, which also works when the publisher is down).
- */
-static bool
-drop_subscription(MMRemote *r, const char *name)
-{
-	const char *q = quote_identifier(name);
-
-	return mm_remote_try(r, psprintf("ALTER SUBSCRIPTION %s DISABLE", q), 0, NULL) &&
-		mm_remote_try(r, psprintf("ALTER SUBSCRIPTION %s SET (slot_name = NONE)", q), 0, NULL) &&
-		mm_remote_try(r, psprintf("DROP SUBSCRIPTION %s", q), 0, NULL);
-}
-
-/*
- * Drop a slot, first ending the walsender still using it (its subscriber
- * may not have noticed yet that the subscription is gone).
- */
-static bool
-drop_slot(MMRemote *r, const char *name)
-{
-	const char *params[1] = {name};
-	int			attempt;
-
-	for (attempt = 0; attempt < 40; attempt++)
-	{
-		PGresult   *res;
-		bool		ok;
-
-		if (r->conn == NULL)
-			break;
-		PQclear(mm_remote_query(r,
-								"SELECT pg_catalog.pg_terminate_backend(active_pid) "
-								"FROM pg_catalog.pg_replication_slots "
-								"WHERE slot_name = $1 AND active_pid IS NOT NULL",
-								1, params, NULL));
-		res = mm_remote_query(r,
-							  "SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
-							  "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-							  1, params, NULL);
-		ok = (res != NULL);
-		PQclear(res);
-		if (ok)
-			return true;
-
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 250L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	ereport(WARNING,
-			(errmsg("could not drop replication slot \"%s\" on %s", name, r->label),
-			 errhint("Drop it there with pg_drop_replication_slot() once it is no longer active; a slot left behind retains WAL.")));
-	return false;
-}
-
-void
-mm_run_undo(List *undo)
-{
-	int			i;
-
-	for (i = list_length(undo) - 1; i >= 0; i--)
-	{
-		Undo	   *u = (Undo *) list_nth(undo, i);
-
-		if (u->r->conn == NULL)
-			continue;
-		switch (u->kind)
-		{
-			case UNDO_SQL:
-				(void) mm_remote_try(u->r, u->arg, 0, NULL);
-				break;
-			case UNDO_SUBSCRIPTION:
-				(void) drop_subscription(u->r, u->arg);
-				break;
-			case UNDO_SLOT:
-				(void) drop_slot(u->r, u->arg);
-				break;
-		}
-	}
-}
-
-void
-mm_register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
-			  const char *dsn)
-{
-	char		idbuf[16],
-				priobuf[16];
-	const char *params[4];
-
-	snprintf(idbuf, sizeof(idbuf), "%d", id);
-	snprintf(priobuf, sizeof(priobuf), "%d", priority);
-	params[0] = idbuf;
-	params[1] = name;
-	params[2] = priobuf;
-	params[3] = mm_dsn_without_password(dsn);
-	PQclear(mm_remote_exec(on, "SELECT multimaster._register_peer($1::int, $2, $3::int, $4)",
-						   4, params));
-}
-
-void
-mm_create_link(MeshNode *pub, MeshNode *sub, bool copy_data, List **undo)
-{
-	char	   *name = mm_link_name(pub->id, sub->id);
-	const char *params[1] = {name};
-
-	if (!list_has_string(pub->slots, name))
-	{
-		PQclear(mm_remote_exec(&pub->r,
-							   "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'multimaster')",
-							   1, params));
-		mm_add_undo(undo, &pub->r, UNDO_SLOT, name);
-		pub->slots = lappend(pub->slots, name);
-	}
-
-	if (!list_has_string(sub->subs, name))
-	{
-		mm_remote_exec_secret(&sub->r,
-							  psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION multimaster "
-									   "WITH (create_slot = false, slot_name = %s, copy_data = %s)",
-									   quote_identifier(name),
-									   quote_literal_cstr(pub->dsn),
-									   quote_literal_cstr(name),
-									   copy_data ? "true" : "false"),
-							  psprintf("CREATE SUBSCRIPTION %s", quote_identifier(name)));
-		mm_add_undo(undo, &sub->r, UNDO_SUBSCRIPTION, name);
-		sub->subs = lappend(sub->subs, name);
-	}
-}
-
-void
-mm_ensure_publication(MeshNode *node, List **undo)
-{
-	PQclear(mm_remote_exec(&node->r, "SELECT multimaster._ensure_publication()", 0, NULL));
-	if (!node->had_publication)
-		mm_add_undo(undo, &node->r, UNDO_SQL, "DROP PUBLICATION IF EXISTS multimaster");
-}
-
-void
-mm_close_nodes(MeshNode *nodes, int n)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		mm_remote_close(&nodes[i].r);
-}
-
-/*
- * A step of a mesh entry point failed or was cancelled: undo what it had
- * created, newest first, close its connections and raise the error again.
- * The undo list lives in 'undo' (palloc'd before PG_TRY), so that what the
- * failed step appended to it is there after the longjmp.
- */
-void
-mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx)
-{
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(ctx);
-	edata = CopyErrorData();
-	FlushErrorState();
-	mm_run_undo(undo->steps);
-	mm_close_nodes(nodes, n);
-	ReThrowError(edata);
-}
-
-/* Every node of a mesh runs the same version of the extension. */
-void
-mm_check_same_version(MeshNode *nodes, int n)
-{
-	int			i;
-
-	for (i = 1; i < n; i++)
-		if (strcmp(nodes[i].extversion, nodes[0].extversion) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s runs multimaster %s, %s runs %s",
-							nodes[i].r.label, nodes[i].extversion,
-							nodes[0].r.label, nodes[0].extversion),
-					 errdetail("Every node of a mesh must run the same version of the extension."),
-					 errhint("Run ALTER EXTENSION multimaster UPDATE on the older nodes first.")));
-}
 
 static void
 assign_identities(MeshNode *nodes, int n)
@@ -487,131 +87,6 @@ assign_identities(MeshNode *nodes, int n)
 		}
 }
 
-static MeshNode *
-connect_dsns(ArrayType *arr, int *n_out)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
-	MeshNode   *nodes;
-
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("connection strings must be a one-dimensional array")));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	if (n < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a mesh needs at least two nodes, %d given", n),
-				 errhint("List the connection strings of every node, this one included.")));
-	if (n > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a mesh of %d nodes is too large", n),
-				 errdetail("A full mesh needs n*(n-1) replication links; at most 64 nodes are supported.")));
-
-	nodes = palloc0(n * sizeof(MeshNode));
-	PG_TRY();
-	{
-		for (i = 0; i < n; i++)
-		{
-			char	   *label;
-
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("connection string %d is NULL", i + 1)));
-			nodes[i].pos = i + 1;
-			nodes[i].dsn = TextDatumGetCString(elems[i]);
-			label = psprintf("node %d of the list", i + 1);
-			mm_warn_if_password(nodes[i].dsn, label);
-			mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, false, NULL);
-			nodes[i].r.label = psprintf("node %d of the list (%s:%s)", i + 1,
-										PQhost(nodes[i].r.conn), PQport(nodes[i].r.conn));
-		}
-	}
-	PG_CATCH();
-	{
-		mm_close_nodes(nodes, n);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	*n_out = n;
-	return nodes;
-}
-
-/*
- * Wait until every slot of 'targets' has confirmed its target, or the
- * deadline.  False, with *why set, when a slot is missing, a node cannot be
- * asked, or the deadline passes.
- */
-bool
-mm_wait_slots(MeshNode *nodes, MMSlotTarget *targets, int ntargets,
-			  TimestampTz deadline, char **why)
-{
-	for (;;)
-	{
-		int			pending = 0;
-		int			i;
-
-		for (i = 0; i < ntargets; i++)
-		{
-			MMSlotTarget *t = &targets[i];
-			MeshNode   *node = &nodes[t->node];
-			const char *params[2];
-			char	   *err = NULL;
-			PGresult   *res;
-
-			if (t->done)
-				continue;
-			params[0] = t->slot;
-			params[1] = psprintf("%X/%X", LSN_FORMAT_ARGS(t->target));
-			res = mm_remote_query(&node->r,
-								  "SELECT confirmed_flush_lsn OPERATOR(pg_catalog.>=) $2::pg_catalog.pg_lsn, "
-								  "confirmed_flush_lsn::pg_catalog.text "
-								  "FROM pg_catalog.pg_replication_slots "
-								  "WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
-								  2, params, &err);
-			if (res == NULL)
-			{
-				*why = psprintf("node %d (\"%s\") could not be asked: %s",
-								node->id, node->name, err ? err : "unknown error");
-				return false;
-			}
-			if (PQntuples(res) == 0)
-			{
-				PQclear(res);
-				*why = psprintf("node %d (\"%s\") has no slot \"%s\"",
-								node->id, node->name, t->slot);
-				return false;
-			}
-			if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-				t->done = true;
-			else if (GetCurrentTimestamp() >= deadline)
-			{
-				*why = psprintf("slot \"%s\" on node %d (\"%s\") has confirmed %s, not yet %s",
-								t->slot, node->id, node->name,
-								PQgetisnull(res, 0, 1) ? "nothing" : PQgetvalue(res, 0, 1),
-								psprintf("%X/%X", LSN_FORMAT_ARGS(t->target)));
-				PQclear(res);
-				return false;
-			}
-			else
-				pending++;
-			PQclear(res);
-		}
-		if (pending == 0)
-			return true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 /*
  * multimaster.create_mesh(dsns text[])
  */
@@ -623,13 +98,13 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	int			n,
 				i,
 				j;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("create a multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.create_mesh()");
 
-	nodes = connect_dsns(arr, &n);
+	nodes = mm_connect_dsns(arr, &n);
+	undo = mm_undo_begin(nodes, n);
 
 	/* check everything before creating anything */
 	PG_TRY();
@@ -640,7 +115,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 
@@ -659,7 +134,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 				PQclear(mm_remote_exec(&nodes[i].r,
 									   "SELECT multimaster.init_node($1::int, $2)",
 									   2, params));
-				mm_add_undo(&undo->steps, &nodes[i].r, UNDO_SQL,
+				mm_add_undo(&undo->steps, &nodes[i].r, mm_undo_sql,
 							"DELETE FROM multimaster.nodes WHERE is_local; "
 							"SELECT multimaster._invalidate_cache()");
 			}
@@ -671,7 +146,7 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 								 nodes[j].priority, nodes[j].dsn);
 				/* a peer this call made known is forgotten again */
 				if (i != j && !list_member_int(nodes[i].known_peers, nodes[j].id))
-					mm_add_undo(&undo->steps, &nodes[i].r, UNDO_SQL,
+					mm_add_undo(&undo->steps, &nodes[i].r, mm_undo_sql,
 								psprintf("DELETE FROM multimaster.nodes "
 										 "WHERE node_id OPERATOR(pg_catalog.=) %d AND NOT is_local; "
 										 "SELECT multimaster._invalidate_cache()",
@@ -686,152 +161,12 @@ mm_create_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
-}
-
-/*
- * How to reach a peer: the connection string of this node's subscription from
- * it when there is one (it may carry the password that multimaster.nodes does
- * not keep), else the one in multimaster.nodes.  Called inside SPI.
- */
-static char *
-peer_conninfo(MeshNode *peer, MeshNode *nodes, int n, MemoryContext cxt)
-{
-	Oid			argtypes[2] = {NAMEOID, OIDOID};
-	Datum		values[2];
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (nodes[i].pos == 0)
-			break;
-	if (i == n)
-		return peer->dsn;		/* no identity here: no link either */
-	values[0] = CStringGetDatum(mm_link_name(peer->id, nodes[i].id));
-	values[1] = ObjectIdGetDatum(MyDatabaseId);
-	if (SPI_execute_with_args("SELECT s.subconninfo FROM pg_catalog.pg_subscription s "
-							  "WHERE s.subname OPERATOR(pg_catalog.=) $1 "
-							  "AND s.subdbid OPERATOR(pg_catalog.=) $2",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_subscription");
-	if (SPI_processed == 1)
-	{
-		char	   *conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (conninfo)
-			return MemoryContextStrdup(cxt, conninfo);
-	}
-	return peer->dsn;
-}
-
-/*
- * The nodes of the mesh as this node knows them, connected.  Nodes that
- * cannot be reached are skipped with a warning when missing_ok.
- */
-MeshNode *
-mm_connect_known_nodes(int *n_out, bool missing_ok)
-{
-	MeshNode   *nodes;
-	int			n = 0,
-				i;
-	MemoryContext caller = CurrentMemoryContext;
-	uint64		rows;
-
-	SPI_connect();
-	if (SPI_execute("SELECT node_id, node_name, priority, dsn, is_local "
-					"FROM multimaster.nodes ORDER BY node_id", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read multimaster.nodes");
-	rows = SPI_processed;
-	nodes = MemoryContextAllocZero(caller, Max(rows, 1) * sizeof(MeshNode));
-	for (i = 0; i < (int) rows; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MeshNode   *node = &nodes[n];
-		bool		is_local = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-		char	   *dsn = SPI_getvalue(tup, desc, 4);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		node->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		node->name = pstrdup(SPI_getvalue(tup, desc, 2));
-		node->priority = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		node->had_identity = true;
-		node->dsn = dsn ? pstrdup(dsn) : (is_local ? mm_self_dsn() : NULL);
-		node->pos = is_local ? 0 : -1;	/* 0 marks this node */
-		MemoryContextSwitchTo(old);
-
-		if (node->dsn == NULL)
-		{
-			ereport(WARNING,
-					(errmsg("node %d (\"%s\") has no connection string and is skipped",
-							node->id, node->name)));
-			continue;
-		}
-		n++;
-	}
-	for (i = 0; i < n; i++)
-		if (nodes[i].pos != 0)
-			nodes[i].dsn = peer_conninfo(&nodes[i], nodes, n, caller);
-	SPI_finish();
-
-	PG_TRY();
-	{
-		for (i = 0; i < n; i++)
-		{
-			char	   *err = NULL;
-			char	   *label = psprintf("node %d (\"%s\")", nodes[i].id, nodes[i].name);
-
-			CHECK_FOR_INTERRUPTS();
-			if (!mm_remote_connect(&nodes[i].r, nodes[i].dsn, label, missing_ok, &err))
-				ereport(WARNING,
-						(errmsg("could not connect to %s, skipping it", label),
-						 errdetail_internal("%s", err)));
-		}
-	}
-	PG_CATCH();
-	{
-		/* the nodes already connected are not left open */
-		mm_close_nodes(nodes, n);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	*n_out = n;
-	return nodes;
-}
-
-/*
- * ALTER SUBSCRIPTION ... REFRESH PUBLICATION for one link; with warn_only a
- * failure is a warning (the background refresh goes on with other links).
- */
-void
-mm_refresh_link(MMRemote *r, const char *name, bool warn_only)
-{
-	char	   *sql = psprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)",
-							   quote_identifier(name));
-
-	if (warn_only)
-		(void) mm_remote_try(r, sql, 0, NULL);
-	else
-		PQclear(mm_remote_exec(r, sql, 0, NULL));
-}
-
-/* Refresh every multimaster subscription of a node. */
-void
-mm_refresh_node(MMRemote *r, bool warn_only)
-{
-	List	   *subs;
-	ListCell   *lc;
-
-	if (r->conn == NULL)
-		return;
-	subs = string_column(r, SUBS_QUERY);
-	foreach(lc, subs)
-		mm_refresh_link(r, (char *) lfirst(lc), warn_only);
 }
 
 /*
@@ -843,13 +178,13 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("refresh the multimaster mesh");
 	PreventInTransactionBlock(true, "multimaster.refresh_mesh()");
 
 	nodes = mm_connect_known_nodes(&n, true);
+	undo = mm_undo_begin(nodes, n);
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
@@ -857,58 +192,11 @@ mm_refresh_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
-}
-
-/*
- * Before anything is registered: the table exists on every node with the
- * same columns (by name and type; the stock apply worker maps columns by
- * name, and a column missing on a node stops its links).  Names are not
- * quoted: quote_ident() follows quote_all_identifiers, which may differ
- * between nodes.
- */
-void
-mm_check_same_table(MeshNode *nodes, int n, const char *relname)
-{
-	const char *params[1] = {relname};
-	char	   *first = NULL;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		char	   *cols;
-
-		CHECK_FOR_INTERRUPTS();
-		cols = mm_remote_value(&nodes[i].r,
-							   "SELECT CASE WHEN pg_catalog.to_regclass($1) IS NULL THEN NULL ELSE "
-							   " coalesce((SELECT pg_catalog.string_agg(a.attname::pg_catalog.text "
-							   "   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) "
-							   "   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname) "
-							   "  FROM pg_catalog.pg_attribute a "
-							   "  WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) "
-							   "    AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
-							   "    AND a.attname OPERATOR(pg_catalog.<>) ALL "
-							   "        (ARRAY['mm_origin', 'mm_version', 'mm_generation']::pg_catalog.name[])), '') END",
-							   1, params);
-		if (cols == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("table %s does not exist on %s", relname, nodes[i].r.label),
-					 errhint("Create it on every node first (multimaster.broadcast_ddl() can), then try again.")));
-		if (first == NULL)
-			first = cols;
-		else if (strcmp(first, cols) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("table %s has other columns on %s than on %s",
-							relname, nodes[i].r.label, nodes[0].r.label),
-					 errdetail("%s: %s; %s: %s.", nodes[0].r.label, first, nodes[i].r.label, cols),
-					 errhint("Make the table the same on every node, then try again.")));
-	}
 }
 
 /*
@@ -923,8 +211,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("register a table with multimaster");
 	PreventInTransactionBlock(true, "multimaster.add_table_mesh()");
@@ -939,6 +226,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	params[2] = PG_ARGISNULL(2) ? "hlc" : TextDatumGetCString(PG_GETARG_DATUM(2));
 
 	nodes = mm_connect_known_nodes(&n, false);
+	undo = mm_undo_begin(nodes, n);
 	PG_TRY();
 	{
 		mm_check_same_table(nodes, n, relname);
@@ -956,7 +244,7 @@ mm_add_table_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, n);
@@ -1003,8 +291,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	MeshNode   *nodes;
 	int			n,
 				i;
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("unregister a table from multimaster");
 	PreventInTransactionBlock(true, "multimaster.remove_table_mesh()");
@@ -1018,6 +305,7 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	params[1] = (PG_ARGISNULL(1) || PG_GETARG_BOOL(1)) ? "true" : "false";
 
 	nodes = mm_connect_known_nodes(&n, false);
+	undo = mm_undo_begin(nodes, n);
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
@@ -1045,47 +333,11 @@ mm_remove_table_mesh(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, n, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, n);
 	PG_RETURN_VOID();
-}
-
-/* Take down every link of a node (and, with its publication, all of it). */
-void
-mm_drop_node_links(MMRemote *r, int32 only_peer, bool drop_publication)
-{
-	List	   *names;
-	ListCell   *lc;
-
-	if (r->conn == NULL)
-		return;
-
-	names = string_column(r, SUBS_QUERY);
-	foreach(lc, names)
-	{
-		int32		pub,
-					sub;
-
-		if (sscanf((char *) lfirst(lc), "multimaster_%d_%d", &pub, &sub) == 2 &&
-			(only_peer == 0 || pub == only_peer))
-			(void) drop_subscription(r, (char *) lfirst(lc));
-	}
-
-	names = string_column(r, SLOTS_QUERY);
-	foreach(lc, names)
-	{
-		int32		pub,
-					sub;
-
-		if (sscanf((char *) lfirst(lc), "multimaster_%d_%d", &pub, &sub) == 2 &&
-			(only_peer == 0 || sub == only_peer))
-			(void) drop_slot(r, (char *) lfirst(lc));
-	}
-
-	if (drop_publication)
-		(void) mm_remote_try(r, "DROP PUBLICATION IF EXISTS multimaster", 0, NULL);
 }
 
 /*
@@ -1155,7 +407,7 @@ cut_node_stream(MeshNode *nodes, int n, int32 target_id)
 				 errhint("Compare the tables with multimaster.compare_table() once it is removed.")));
 		return;
 	}
-	PQclear(mm_remote_exec(&target->r, "ALTER PUBLICATION multimaster SET (publish = '')", 0, NULL));
+	PQclear(mm_remote_exec(&target->r, "ALTER PUBLICATION " MM_PUBLICATION " SET (publish = '')", 0, NULL));
 	lsn = mm_remote_value(&target->r, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text",
 						  0, NULL);
 	cut = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));
@@ -1251,8 +503,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	char	   *peer_dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		copy_data = PG_GETARG_BOOL(1);
 	MeshNode	nodes[2];
-	MMUndo	   *undo = palloc0(sizeof(MMUndo));
-	MemoryContext ctx = CurrentMemoryContext;
+	MMUndo	   *undo;
 
 	mm_require_superuser("subscribe to a multimaster peer");
 	PreventInTransactionBlock(true, "multimaster.subscribe()");
@@ -1264,6 +515,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	mm_warn_if_password(peer_dsn, "the peer");
 	nodes[1].pos = 2;
 	mm_remote_connect(&nodes[0].r, nodes[0].dsn, "this node", false, NULL);
+	undo = mm_undo_begin(nodes, 2);
 	PG_TRY();
 	{
 		mm_remote_connect(&nodes[1].r, peer_dsn, "the peer", false, NULL);
@@ -1302,7 +554,7 @@ mm_subscribe(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		mm_undo_fail(undo, nodes, 2, ctx);
+		mm_undo_fail(undo);
 	}
 	PG_END_TRY();
 	mm_close_nodes(nodes, 2);
@@ -1354,9 +606,9 @@ mm_unsubscribe(PG_FUNCTION_ARGS)
 					 errmsg("this node has no multimaster subscription to that peer"),
 					 reachable ? 0 : errdetail_internal("The peer could not be reached: %s", err)));
 
-		(void) drop_subscription(&self, name);
+		(void) mm_drop_subscription(&self, name);
 		if (reachable)
-			(void) drop_slot(&peer, name);
+			(void) mm_drop_slot(&peer, name);
 		else
 			ereport(WARNING,
 					(errmsg("replication slot \"%s\" on the unreachable peer was not dropped", name),

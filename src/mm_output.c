@@ -54,6 +54,7 @@
 #include "utils/relcache.h"
 
 #include "mm_key.h"
+#include "mm_names.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -114,9 +115,9 @@ is_versioned(Relation relation)
 
 		if (att->attisdropped)
 			continue;
-		if (strcmp(NameStr(att->attname), "mm_origin") == 0 ||
-			strcmp(NameStr(att->attname), "mm_version") == 0 ||
-			strcmp(NameStr(att->attname), "mm_generation") == 0)
+		if (strcmp(NameStr(att->attname), MM_ORIGIN_COLUMN) == 0 ||
+			strcmp(NameStr(att->attname), MM_VERSION_COLUMN) == 0 ||
+			strcmp(NameStr(att->attname), MM_GENERATION_COLUMN) == 0)
 			found++;
 	}
 	return found == 3;

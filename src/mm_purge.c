@@ -69,7 +69,9 @@
 #include "utils/timestamp.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_link.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
 #include "mm_purge.h"
 #include "mm_remote.h"
 

@@ -40,7 +40,9 @@
 #include "utils/snapmgr.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_link.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
 #include "mm_refresh.h"
 #include "mm_remote.h"
 

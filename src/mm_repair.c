@@ -60,7 +60,8 @@
 
 #include "mm_catalog.h"
 #include "mm_key.h"
-#include "mm_mesh.h"
+#include "mm_nodes.h"
+#include "mm_probe.h"
 #include "mm_remote.h"
 #include "mm_version.h"
 
@@ -343,9 +344,9 @@ find_differences(Diff *d)
 
 	/* 3. the rows of the differing sub-buckets */
 	params[0] = int_array(diff2);
-	sql = psprintf("SELECT pg_catalog.encode(multimaster._key_data(t), 'hex'), %s, t.mm_origin, "
-				   "(EXTRACT(epoch FROM t.mm_version) OPERATOR(pg_catalog.*) 1000000::pg_catalog.numeric)::pg_catalog.int8 "
-				   "OPERATOR(pg_catalog.-) 946684800000000, t.mm_generation "
+	sql = psprintf("SELECT pg_catalog.encode(multimaster._key_data(t), 'hex'), %s, t." MM_ORIGIN_COLUMN ", "
+				   "(EXTRACT(epoch FROM t." MM_VERSION_COLUMN ") OPERATOR(pg_catalog.*) 1000000::pg_catalog.numeric)::pg_catalog.int8 "
+				   "OPERATOR(pg_catalog.-) 946684800000000, t." MM_GENERATION_COLUMN " "
 				   "FROM %s t WHERE %s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[])",
 				   rowhash, d->relname, bucket);
 	res = on_all(d, sql, 1, params);

@@ -38,7 +38,7 @@
 #include "mm_catalog.h"
 #include "mm_conflict.h"
 #include "mm_key.h"
-#include "mm_mesh.h"
+#include "mm_nodes.h"
 #include "mm_remote.h"
 #include "mm_tombstone.h"
 #include "mm_version.h"

@@ -32,7 +32,8 @@
 #include "utils/timestamp.h"
 
 #include "mm_catalog.h"
-#include "mm_mesh.h"
+#include "mm_names.h"
+#include "mm_nodes.h"
 #include "mm_remote.h"
 
 PG_FUNCTION_INFO_V1(mm_wait_for_sync);
@@ -294,6 +295,8 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 {
 	Oid			subid = PG_GETARG_OID(0);
 	Subscription *sub;
+	int32		publisher,
+				subscriber;
 	TupleDesc	desc;
 	Datum		values[5];
 	bool		nulls[5] = {true, true, true, true, true};
@@ -305,7 +308,7 @@ mm_peer_slot(PG_FUNCTION_ARGS)
 
 	sub = GetSubscription(subid, true);
 	if (sub == NULL || sub->dbid != MyDatabaseId ||
-		strncmp(sub->name, "multimaster_", strlen("multimaster_")) != 0)
+		!mm_link_parse(sub->name, &publisher, &subscriber))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%u is not a multimaster subscription of this database", subid)));

@@ -27,7 +27,7 @@
 #include "mm_conflict.h"
 #include "mm_tombstone.h"
 #include "mm_version.h"
-#include "mm_mesh.h"
+#include "mm_nodes.h"
 #include "mm_purge.h"
 #include "mm_refresh.h"
 #include "mm_remote.h"

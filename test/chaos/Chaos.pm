@@ -415,7 +415,8 @@ sub plan_text
 	push @l, sprintf('skew: node %d runs +%d s', $plan->{skew}{node}, $plan->{skew}{seconds});
 	push @l, sprintf('crash: node %d at %.1f s for %.1f s',
 		$plan->{crash}{node}, $plan->{crash}{at}, $plan->{crash}{for});
-	push @l, sprintf('pause %s: %.1f s .. %s', link_name($_->{from}, $_->{to}),
+	# (drawn before any node runs to tell the link's name)
+	push @l, sprintf('pause link %d -> %d: %.1f s .. %s', $_->{from}, $_->{to},
 		$_->{at}, defined $_->{until} ? sprintf('%.1f s', $_->{until}) : 'end of load')
 	  for @{ $plan->{pauses} };
 	return join("\n", @l);
@@ -1208,7 +1209,7 @@ sub server_errors
 		next unless $line =~ /^\S+ \S+ \S+ \[\d+\] (?:(\S+) )?(ERROR|FATAL|PANIC):\s+(.*)$/;
 		my ($app, $level, $msg) = ($1, $2, $3);
 		my $who = !defined $app ? 'apply/bgworker'
-		  : $app =~ /^multimaster_\d+_\d+$/ ? 'walsender' : next;
+		  : link_parts($app) ? 'walsender' : next;
 		$msg =~ s/"[^"]*"/"..."/g;
 		$msg =~ s/\d+/N/g;
 		$count{"$who $level: " . substr($msg, 0, 110)}++;

@@ -1,7 +1,7 @@
 -- pgTAP: the mesh API contract and rules every function of the extension
 -- follows (privileges, pinned search_path, comments).
 BEGIN;
-SELECT plan(29);
+SELECT plan(34);
 
 SELECT has_function('multimaster', 'create_mesh', ARRAY['text[]'], 'create_mesh(text[]) exists');
 SELECT has_function('multimaster', 'subscribe', ARRAY['text', 'boolean'], 'subscribe(text, boolean) exists');
@@ -73,7 +73,7 @@ SELECT throws_ok($$ SELECT multimaster.create_mesh(ARRAY['dbname=x', 'dbname=y']
     '25001', NULL, 'create_mesh refuses to run inside a transaction block');
 
 -- so do C functions that run SQL, here or on a peer (all but the row
--- triggers and eight that run none, and replicate_ddl_concurrently: a
+-- triggers and ten that run none, and replicate_ddl_concurrently: a
 -- procedure that ends its transaction cannot have a SET clause; its SQL is
 -- schema-qualified and its remote sessions pin the path)
 SELECT is_empty($$
@@ -84,7 +84,7 @@ SELECT is_empty($$
        AND p.proname NOT IN ('conflict_trigger', 'tombstone_trigger', 'check_policy', 'local_node_id',
                              'global_id', 'global_id_parts', '_dsn_without_password',
                              '_key_hash', '_key_data', '_key_value',
-                             'replicate_ddl_concurrently')
+                             '_link_name', '_link_parts', 'replicate_ddl_concurrently')
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
 $$, 'every C function that runs SQL pins search_path');
 
@@ -98,6 +98,23 @@ SELECT ok(NOT EXISTS (
        AND 'text' = ANY (SELECT pg_catalog.format_type(t, NULL) FROM unnest(p.proargtypes) t)
        AND p.proname NOT IN ('check_policy')),
    'no function pg_monitor may run takes a text argument such as a connection string');
+
+-- a link's name is made and read by the extension alone
+SELECT is(multimaster._link_name(2, 13), 'multimaster_2_13'::name,
+          'the link from node 2 to node 13 is multimaster_2_13');
+SELECT is((SELECT ROW(l.publisher, l.subscriber)::text
+             FROM multimaster._link_parts('multimaster_2_13') l),
+          '(2,13)', '_link_parts() reads it back');
+SELECT is_empty($$
+    SELECT n FROM unnest(ARRAY['multimaster_2', 'multimaster_2_13x', 'multimaster_-1_2',
+                               'multimaster__2', 'xmultimaster_1_2', 'multimaster_99999999999_1',
+                               'manual_1_2']::name[]) n
+     WHERE (multimaster._link_parts(n)).publisher IS NOT NULL
+$$, 'no other name reads as a link');
+SELECT throws_ok($$ SELECT multimaster._link_name(0, 1) $$, '22023', NULL,
+                 'a link joins nodes with positive ids');
+SELECT ok(pg_catalog.has_function_privilege('pg_monitor', 'multimaster._link_parts(name)', 'EXECUTE'),
+          'pg_monitor may read link names, as the status view does');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -80,6 +80,11 @@ my @calls = (
 	"multimaster._move_tombstones('a', 'b')",
 	"multimaster._peer_slot(0)",
 	"multimaster._peer_slot(NULL)",
+	"multimaster._link_name(NULL, NULL)",
+	"multimaster._link_name(-1, 2)",
+	"multimaster._link_name(2147483647, 2147483647)",
+	"* FROM multimaster._link_parts(NULL)",
+	"* FROM multimaster._link_parts('')",
 	"multimaster.create_mesh(ARRAY[]::text[])",
 	"multimaster.create_mesh(ARRAY[NULL]::text[])",
 	"multimaster.create_mesh(ARRAY['dbname=postgres', 'dbname=postgres'])",
@@ -98,6 +103,19 @@ for my $c (@calls)
 	my ($rc, $out, $err) = $node->psql('postgres', "SELECT $c");
 	like($err . ($rc == 0 ? 'ok' : ''), qr/ERROR|ok/, "$c: an error or nothing, no crash");
 }
+
+# a subscription named like the mesh's but not a link's: the status view
+# leaves it out, and _peer_slot() refuses to reach its host
+$node->safe_psql('postgres',
+	"CREATE SUBSCRIPTION multimaster_x CONNECTION 'host=127.0.0.1 port=1 dbname=postgres' "
+	  . 'PUBLICATION p WITH (connect = false, slot_name = NONE)');
+my $subid = $node->safe_psql('postgres',
+	"SELECT oid FROM pg_subscription WHERE subname = 'multimaster_x'");
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT * FROM multimaster._peer_slot($subid)");
+like($err, qr/is not a multimaster subscription/, '_peer_slot() refuses a subscription that is no link');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM multimaster.status'),
+	'0', 'the status view leaves it out');
+$node->safe_psql('postgres', 'DROP SUBSCRIPTION multimaster_x');
 
 # incoming tombstones with NULLs, as an apply worker would see them
 $node->safe_psql('postgres', "SELECT pg_replication_origin_create('bad_peer')");

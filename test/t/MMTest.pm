@@ -48,7 +48,7 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(
-  replication_errors link_name
+  replication_errors link_name link_parts
   new_node dsn sql_literal sql_array create_mesh make_table add_table_mesh
   wait_mesh_ready wait_sync wait_converged wait_quiet dump_state
   poll_until mm_objects has_output_plugin_libraries table_digest
@@ -80,6 +80,9 @@ sub _has_setting
 	}
 	return $known_settings{$name} ? 1 : 0;
 }
+
+my @made;          # every node new_node() made, in order
+my %link_rule;     # the answers of link_name() and link_parts() so far
 
 # has_output_plugin_libraries(): true when the installed server has the
 # output_plugin_libraries setting (PostgreSQL 15.19 and later).
@@ -141,6 +144,7 @@ sub new_node
 
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
+	push @made, $node;
 
 	my @settings = (
 		_node_conf(),
@@ -264,20 +268,25 @@ sub poll_until
 	}
 }
 
-# mm_objects($node): "slots=N subs=N pubs=N": counts of replication slots
-# named multimaster_%, subscriptions named multimaster_% and publications
-# named multimaster on the node (all databases for slots).
+# mm_objects($node): "slots=N subs=N pubs=N": counts of the replication
+# slots and subscriptions named as links (link_parts()) and of publications
+# named multimaster on the node (all databases for slots and subscriptions).
 sub mm_objects
 {
 	my ($node) = @_;
-	return $node->safe_psql(
+	my %count = (slot => 0, sub => 0);
+	my $rows = $node->safe_psql(
 		'postgres', q{
-SELECT 'slots=' || (SELECT count(*) FROM pg_replication_slots
-                     WHERE slot_name LIKE 'multimaster\_%')
-    || ' subs=' || (SELECT count(*) FROM pg_subscription
-                     WHERE subname LIKE 'multimaster\_%')
-    || ' pubs=' || (SELECT count(*) FROM pg_publication
-                     WHERE pubname = 'multimaster')});
+SELECT 'slot', slot_name FROM pg_replication_slots
+UNION ALL SELECT 'sub', subname FROM pg_subscription});
+	for (split /\n/, $rows)
+	{
+		my ($kind, $name) = split /\|/, $_, 2;
+		$count{$kind}++ if link_parts($name);
+	}
+	my $pubs = $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_publication WHERE pubname = 'multimaster'});
+	return "slots=$count{slot} subs=$count{sub} pubs=$pubs";
 }
 
 # create_mesh(@nodes): SELECT multimaster.create_mesh(ARRAY[dsn...]) on the
@@ -327,31 +336,31 @@ sub add_table_mesh
 	return 1;
 }
 
-# wait_mesh_ready(@nodes): polls until every node has N-1 enabled
-# multimaster_% subscriptions, each with a running apply worker, and every
-# subscribed table is in state ready ('r').  Returns true, or false after
-# printing dump_state().  Emits no assertion.
+# wait_mesh_ready(@nodes): polls until every node has N-1 enabled link
+# subscriptions (named as link_parts() reads), each with a running apply
+# worker and every subscribed table in state ready ('r').  Returns true, or
+# false after printing dump_state().  Emits no assertion.
 sub wait_mesh_ready
 {
 	my (@nodes) = @_;
 	my $peers = @nodes - 1;
-	my $q = qq{
-SELECT count(*) = $peers
-       AND bool_and(s.subenabled AND w.pid IS NOT NULL)
+	my $q = q{
+SELECT s.subname,
+       s.subenabled AND w.pid IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r
-                         JOIN pg_subscription s2 ON s2.oid = r.srsubid
-                        WHERE s2.subname LIKE 'multimaster\\_%'
-                          AND r.srsubstate <> 'r')
+                        WHERE r.srsubid = s.oid AND r.srsubstate <> 'r')
   FROM pg_subscription s
-  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL
- WHERE s.subname LIKE 'multimaster\\_%'};
+  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL};
 	for my $node (@nodes)
 	{
 		my $ok = poll_until(
 			"multimaster subscriptions ready on " . $node->name,
 			sub {
 				my ($rc, $out) = $node->psql('postgres', $q);
-				return $rc == 0 && $out eq 't';
+				return 0 if $rc != 0;
+				my @links = grep { link_parts($_->[0]) }
+				  map { [ split /\|/ ] } split /\n/, $out;
+				return @links == $peers && !grep { $_->[1] ne 't' } @links;
 			});
 		if (!$ok)
 		{
@@ -461,15 +470,21 @@ sub wait_quiet
 }
 
 # mm_slot_stats($node): [total_txns, total_bytes] summed over the node's
-# multimaster_% slots in pg_stat_replication_slots.
+# link slots (named as link_parts() reads) in pg_stat_replication_slots.
 sub mm_slot_stats
 {
 	my ($node) = @_;
-	my $r = $node->safe_psql(
-		'postgres', q{
-SELECT coalesce(sum(total_txns), 0) || '|' || coalesce(sum(total_bytes), 0)
-  FROM pg_stat_replication_slots WHERE slot_name LIKE 'multimaster\_%'});
-	return [ split /\|/, $r ];
+	my ($txns, $bytes) = (0, 0);
+	my $rows = $node->safe_psql('postgres',
+		'SELECT slot_name, total_txns, total_bytes FROM pg_stat_replication_slots');
+	for (split /\n/, $rows)
+	{
+		my ($slot, $t, $b) = split /\|/;
+		next unless link_parts($slot);
+		$txns  += $t;
+		$bytes += $b;
+	}
+	return [ $txns, $bytes ];
 }
 
 # dump_state(@nodes): diag() of each node's replication state: multimaster
@@ -532,11 +547,52 @@ SELECT kind, resolution, count(*) FROM multimaster.conflicts GROUP BY 1, 2}
 }
 
 
-# Name of the subscription (and slot) carrying node $from's changes to $to.
+# A link's name is the library's rule (src/mm_names.c), which the helpers
+# ask rather than spell again.  They reach it through these declarations of
+# the C functions behind multimaster._link_name() and _link_parts(), made
+# for one session in pg_temp: so it answers on any running node, whether its
+# extension is 1.0 (which has no _link_name()) or not created at all.
+my $LINK_RULE = q{
+CREATE FUNCTION pg_temp.link_name(integer, integer) RETURNS name
+    AS '$libdir/multimaster', 'mm_link_name_sql' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION pg_temp.link_parts(name, OUT publisher integer, OUT subscriber integer)
+    RETURNS record AS '$libdir/multimaster', 'mm_link_parts_sql' LANGUAGE C IMMUTABLE STRICT;
+};
+
+# The answer of $query (which may call pg_temp.link_name() and
+# pg_temp.link_parts()) on the first running node made by new_node() that
+# gives one (a node may be going down under a fault).
+sub _ask_link_rule
+{
+	my ($query) = @_;
+	for my $node (grep { defined $_->{_pid} } @made)
+	{
+		my ($rc, $out) = $node->psql('postgres', $LINK_RULE . $query);
+		return $out if $rc == 0;
+	}
+	die "no running node answered for link names: $query\n";
+}
+
+# link_name($from, $to): the name of the subscription (and slot) carrying
+# node $from's changes to node $to.  Needs a running node (any) made by
+# new_node(); each pair is asked once.
 sub link_name
 {
-	my ($from, $to) = @_;
-	return "multimaster_${from}_${to}";
+	my ($from, $to) = map { int } @_;
+	return $link_rule{"name $from $to"} //=
+	  _ask_link_rule("SELECT pg_temp.link_name($from, $to)");
+}
+
+# link_parts($name): ($from, $to) of a link's slot or subscription name, the
+# empty list for any other name (in scalar context: 2 or 0).  Each name is
+# asked once.
+sub link_parts
+{
+	my ($name) = @_;
+	my $parts = $link_rule{"parts $name"} //= _ask_link_rule(
+		'SELECT l.publisher || \' \' || l.subscriber FROM pg_temp.link_parts('
+		  . sql_literal($name) . ') l WHERE l.publisher IS NOT NULL');
+	return split / /, $parts;
 }
 
 # Lines of $node's server log that show replication trouble: errors raised
@@ -547,8 +603,11 @@ sub replication_errors
 	my ($node) = @_;
 	my $log = slurp_file($node->logfile);
 	my @errors = ($log =~ /^(.*(?:ERROR|PANIC): .*\n(?:.*(?:DETAIL|HINT|CONTEXT): .*\n)*)/mg);
+	# log_line_prefix '%m [%p] %q%a ': a walsender's application name is
+	# its link's name
 	my @bad = grep {
-		/processing remote data|logical replication|\] multimaster_\d+_\d+ /
+		/processing remote data|logical replication/
+		  || (/\] (\S+) / && link_parts($1))
 	} @errors;
 	push @bad, ($log =~ /^(.*"logical replication worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
 	return @bad;
