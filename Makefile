@@ -36,7 +36,8 @@ REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
 	alter_table_rules one_node_settings relcache_memory user_clock_bounds \
 	late_tombstone global_ids conflict_log_retention bulk_writes
 REGRESS_OPTS = --inputdir=.
-ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete
+ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete \
+	apply_row_before_key
 ISOLATION_OPTS = --inputdir=test/isolation
 # Multi-node tests (PostgreSQL::Test::Cluster; they start their own nodes).
 TAP_TESTS = 1

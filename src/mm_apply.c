@@ -430,10 +430,21 @@ mm_apply_insert_is_new(Relation rel, const MMRelInfo *info,
 
 	if (info->has_other_unique)
 		return false;
-	if (!mm_key_table_locked(info->table_hash))
-		mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+
+	/*
+	 * A row of the key is locked before the key, as everywhere (a local
+	 * INSERT locks the row it finds, then the key): a key that has a row
+	 * goes to mm_upsert() without taking the key lock here.
+	 */
 	if (key_present(rel, info, slot))
 		return false;
+	if (!mm_key_table_locked(info->table_hash))
+	{
+		mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+		/* written meanwhile: mm_upsert() sees it (as after its own race) */
+		if (key_present(rel, info, slot))
+			return false;
+	}
 	return mm_tombstones_none(info) || !mm_tombstone_find(info, ref, &tomb);
 }
 
