@@ -285,6 +285,25 @@ mm_apply_init(void)
 	emit_log_hook = apply_emit_log_hook;
 }
 
+/* Equality scan keys on the primary key for the key held in 'slot'. */
+static void
+key_scankeys(const MMRelInfo *info, TupleTableSlot *slot, ScanKey skey)
+{
+	int			i;
+
+	for (i = 0; i < info->key.ncols; i++)
+	{
+		const MMKeyCol *col = &info->key.cols[i];
+		bool		isnull;
+		Datum		d = slot_getattr(slot, col->attnum, &isnull);
+
+		ScanKeyEntryInitializeWithInfo(&skey[i], isnull ? SK_ISNULL : 0, i + 1,
+									   BTEqualStrategyNumber, InvalidOid,
+									   col->collation,
+									   (FmgrInfo *) &col->eq, d);
+	}
+}
+
 /*
  * Find the row of the key in 'searchslot' by primary key and lock it in
  * 'mode', waiting for transactions writing it, as the apply worker's own
@@ -305,21 +324,9 @@ mm_find_by_key(Relation rel, const MMRelInfo *info, LockTupleMode mode,
 	SnapshotData snap;
 	IndexScanDesc scan;
 	int			n = info->key.ncols;
-	int			i;
 	bool		found;
 
-	for (i = 0; i < n; i++)
-	{
-		const MMKeyCol *col = &info->key.cols[i];
-		bool		isnull;
-		Datum		d = slot_getattr(searchslot, col->attnum, &isnull);
-
-		ScanKeyEntryInitializeWithInfo(&skey[i], isnull ? SK_ISNULL : 0, i + 1,
-									   BTEqualStrategyNumber, InvalidOid,
-									   col->collation,
-									   (FmgrInfo *) &col->eq, d);
-	}
-
+	key_scankeys(info, searchslot, skey);
 	InitDirtySnapshot(snap);
 	scan = index_beginscan(rel, idxrel, &snap, n, 0);
 
@@ -383,20 +390,9 @@ key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
 	SnapshotData snap;
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	int			i;
 	bool		found;
 
-	for (i = 0; i < info->key.ncols; i++)
-	{
-		const MMKeyCol *col = &info->key.cols[i];
-		bool		isnull;
-		Datum		d = slot_getattr(keyslot, col->attnum, &isnull);
-
-		ScanKeyEntryInitializeWithInfo(&skey[i], isnull ? SK_ISNULL : 0, i + 1,
-									   BTEqualStrategyNumber, InvalidOid,
-									   col->collation,
-									   (FmgrInfo *) &col->eq, d);
-	}
+	key_scankeys(info, keyslot, skey);
 	InitDirtySnapshot(snap);
 	scan = index_beginscan(rel, idxrel, &snap, info->key.ncols, 0);
 	index_rescan(scan, skey, info->key.ncols, NULL, 0);
