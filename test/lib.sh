@@ -504,6 +504,7 @@ mm_bench_nodes() {	# n first-port make-secs:install-secs pglogical|- [setting...
 			die "cannot write ${MM_DATA[$k]}/postgresql.conf"
 		plugin_line=$MM_OUTPUT_PLUGIN_LINE
 		if [ -n "$plugin_line" ] && [ "$pgl" != - ]; then
+			# shellcheck disable=SC2089  # the quote closes the setting's value
 			plugin_line="${plugin_line%\'}, pglogical_output'"
 			printf '%s\n' "$plugin_line" >>"${MM_DATA[$k]}/postgresql.conf"
 		fi
@@ -513,9 +514,14 @@ mm_bench_nodes() {	# n first-port make-secs:install-secs pglogical|- [setting...
 			die "node $k did not start"
 		fi
 	done
-	mapfile -t MM_BENCH_SETTINGS < <(mm_node_settings | grep -v '^output_plugin_libraries')
-	MM_BENCH_SETTINGS+=("$@")
-	[ -z "$plugin_line" ] || MM_BENCH_SETTINGS+=("$plugin_line")
+	# the settings in effect: a later line of a name wins over an earlier one
+	# shellcheck disable=SC2034  # read by the scripts
+	mapfile -t MM_BENCH_SETTINGS < <({
+		mm_node_settings | grep -v '^output_plugin_libraries'
+		printf '%s\n' "$@"
+		[ -z "$plugin_line" ] || printf '%s\n' "$plugin_line"
+	} | awk '{ name = $0; sub(/[ \t]*=.*/, "", name); line[NR] = $0; last[name] = NR; key[NR] = name }
+		END { for (i = 1; i <= NR; i++) if (last[key[i]] == i) print line[i] }')
 }
 
 # The EXIT trap of a script that ran mm_bench_nodes: says that it failed
