@@ -352,7 +352,7 @@ percentiles() {	# file of numbers -> "p50 p99 max"
 run_round() {	# variant round
 	local v=$1 r=$2 db=mesh_$1_$2 n=3 k pids=() lsn0=() off=() t_end drained d
 	local tag=${v}_$r tps txns total=0 alltx=0 wal walsum=0 conflicts=0 errs=0 digests=() out
-	local p50 p99 pmax drain deadlocks=0 restarts=0
+	local p50 p99 pmax drain deadlocks=0 restarts=0 conv
 	note "round $r: ${LABEL[$v]}: setting up the mesh"
 	if [ "$v" = mm ]; then setup_mm "$db" "$n" mm hb; else setup_pgl "$db" "$n"; fi
 	heartbeat_rows "$db" "$n"
@@ -367,7 +367,7 @@ run_round() {	# variant round
 	note "round $r: ${LABEL[$v]}: ${DURATION} s of load, $CLIENTS clients per node"
 	for ((k = 1; k <= n; k++)); do
 		as_pg timeout $((DURATION + 120)) pgbench -h "$MM_SOCK" -p "${MM_PORT[$k]}" -U postgres \
-			-M prepared -n -c "$CLIENTS" -j "$CLIENTS" -T "$DURATION" -f "$WORK/classic_$k.sql" "$db" \
+			-M prepared -n -P 10 -c "$CLIENTS" -j "$CLIENTS" -T "$DURATION" -f "$WORK/classic_$k.sql" "$db" \
 			>"$WORK/logs/pgbench_${tag}_$k.log" 2>&1 &
 		pids+=($!)
 		q "$k" "$db" -c "CALL public.bench_heartbeat($k, $DURATION)" \
@@ -449,12 +449,13 @@ run_round() {	# variant round
 	read -r p50 p99 pmax <<<"$(percentiles "$WORK/logs/rl_$tag")"
 	RL50[$v]+="$p50 " RL99[$v]+="$p99 "
 	if [ "$(printf '%s\n' "${digests[@]}" | sort -u | wc -l)" = 1 ]; then
-		CONV[$v]+="${CONV[$v]:+; }r$r: yes (${digests[0]%% *} rows)"
+		conv="yes (${digests[0]%% *} rows)"
 	else
-		CONV[$v]+="${CONV[$v]:+; }r$r: NO (rows per node: $(printf '%s ' "${digests[@]%% *}"))"
+		conv="NO (rows per node: $(printf '%s\n' "${digests[@]%% *}" | paste -sd/))"
 		warn "round $r ($v): the nodes' tables differ after the drain: ${digests[*]}"
 	fi
-	note "round $r: ${LABEL[$v]}: $total TPS, heartbeat lag p50/p99/max $(percentiles "$WORK/logs/hb_$tag") s, replay_lag p50/p99/max $(percentiles "$WORK/logs/rl_$tag") s, drain $drain s, conflicts $conflicts, errors $errs (deadlocks $deadlocks, apply worker exits $restarts), converged ${CONV[$v]##*: }"
+	CONV[$v]+="${CONV[$v]:+; }r$r: $conv"
+	note "round $r: ${LABEL[$v]}: $total TPS, heartbeat lag p50/p99/max $(percentiles "$WORK/logs/hb_$tag") s, replay_lag p50/p99/max $(percentiles "$WORK/logs/rl_$tag") s, drain $drain s, conflicts $conflicts, errors $errs (deadlocks $deadlocks, apply worker exits $restarts), converged $conv"
 	teardown "$v" "$db" "$n"
 }
 
