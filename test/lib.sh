@@ -567,7 +567,7 @@ mm_bench_wait() {	# node db secs description sql
 mm_median() {	# digits number...
 	local digits=$1
 	shift
-	printf '%s\n' "$@" | grep -v '^n/a$' | grep . | sort -g | awk -v d="$digits" '{ a[NR] = $1 }
+	printf '%s\n' "$@" | awk '$0 != "n/a" && $0 != ""' | sort -g | awk -v d="$digits" '{ a[NR] = $1 }
 		END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.*f", d, a[(NR + 1) / 2];
 		      else printf "%.*f", d, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }

@@ -52,9 +52,9 @@
 # time it was applied.  The catch-up is detected by polling the
 # subscription's replication origin (pg_replication_origin_status, every
 # 100 ms, from a procedure that commits between polls so that it holds no
-# snapshot) until it passes the publisher's WAL insert position taken after
-# the backlog, which only the end marker's commit can pass; pglogical names
-# its origin after its slot.  "seconds" = from the enable to the end
+# snapshot) until it reaches the publisher's WAL insert position taken
+# after the backlog and the end marker is there; pglogical names its origin
+# after its slot.  "seconds" = from the enable to the end
 # marker's apply (worker start and decoding on the publisher included);
 # "first-to-last" = between the two markers' applies (no worker start-up):
 # the rate the targets are judged on.
@@ -285,10 +285,14 @@ rss_sampler() {	# title-pattern file secs
 	fi
 }
 
-# The subscriber's catch-up wait: polls the origin every 100 ms, committing
-# each time so that no snapshot holds back pruning on the subscriber.
+# The subscriber's catch-up wait: polls the origin and the end marker every
+# 100 ms, committing each time so that no snapshot holds back pruning on
+# the subscriber.  (The origin alone is not enough: the end of the
+# backlog's last commit record can be the very position taken as the
+# target, and after a 200000-row transaction pglogical applied the end
+# marker that much later that it was not there yet when looked at.)
 WAIT_PROC="
-CREATE PROCEDURE public.bench_wait(origin text, target pg_lsn, t0 timestamptz,
+CREATE PROCEDURE public.bench_wait(origin text, target pg_lsn, mark integer, t0 timestamptz,
                                    timeout_s float8, INOUT secs float8 DEFAULT NULL)
 LANGUAGE plpgsql AS \$\$
 DECLARE
@@ -297,7 +301,7 @@ BEGIN
     LOOP
         SELECT s.remote_lsn INTO lsn FROM pg_catalog.pg_replication_origin_status s
          WHERE s.external_id = origin;
-        IF lsn >= target THEN
+        IF lsn >= target AND EXISTS (SELECT 1 FROM public.bench_mark m WHERE m.id = mark) THEN
             secs := extract(epoch FROM pg_catalog.clock_timestamp() - t0);
             RETURN;
         END IF;
@@ -511,8 +515,8 @@ catch_up() {	# workload n tag
 	psql_q pub "$db" -c "INSERT INTO public.bench_mark VALUES ($m1, NULL)"
 	psql_q pub "$db" -c "CALL public.bench_backlog('$w', $nrows, $ROWS, $SEED)" ||
 		die "the backlog failed ($tag)"
-	# The apply has caught up when the origin passes this position: only the
-	# marker transaction's commit, written after it, can.
+	# The apply has caught up when the origin has reached this position and
+	# the end marker, committed after it, has been applied.
 	target=$(psql_q pub "$db" -c "SELECT pg_current_wal_insert_lsn()")
 	psql_q pub "$db" -c "INSERT INTO public.bench_mark VALUES ($m2, NULL)"
 	psql_q sub "$db" -c "VACUUM ANALYZE public.bench" -c "CHECKPOINT" &
@@ -529,7 +533,7 @@ catch_up() {	# workload n tag
 		pat='logical replication worker for subscription'
 	fi
 	printf '%s\n' "SELECT pg_catalog.clock_timestamp() AS t0 \\gset" "$wsql;" \
-		"CALL public.bench_wait('$origin', '$target', :'t0', $timeout);" \
+		"CALL public.bench_wait('$origin', '$target', $m2, :'t0', $timeout);" \
 		"SELECT coalesce(extract(epoch FROM (SELECT applied_at FROM public.bench_mark WHERE id = $m2) - :'t0')::text, 'n/a')
 		        || ' ' || coalesce(extract(epoch FROM (SELECT applied_at FROM public.bench_mark WHERE id = $m2)
 		                                   - (SELECT applied_at FROM public.bench_mark WHERE id = $m1))::text, 'n/a');" \
