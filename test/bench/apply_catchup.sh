@@ -107,9 +107,9 @@
 # ("b"), MM_BENCH_PORT (first port tried, 56432), MM_BENCH_TIMEOUT
 # (catch-up timeout in seconds per 200000 rows, at least 150),
 # MM_BENCH_BUDGET (seconds after the start past which no new round starts,
-# 240), MM_BENCH_PERF=1 (perf record during each catch-up, apply worker and
-# walsender profiles in the kept logs, logs/perf_*.txt; perturbs the
-# timings), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1
+# 240), MM_BENCH_PERF=1 (perf record -a -g during each catch-up, apply
+# worker and walsender profiles in the kept logs, logs/perf_*.txt, see
+# perf_summary; installs linux-perf; perturbs the timings), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1
 # (keep the temp directory: server logs, perf profiles).
 set -euo pipefail
 
@@ -498,6 +498,33 @@ disable_pair() {
 		"SELECT count(*) = 1 AND bool_and(NOT active) FROM pg_replication_slots WHERE slot_name = '$PAIR_SLOT'"
 }
 
+# The profile of a catch-up (MM_BENCH_PERF=1): the apply worker's samples
+# by library and by function (self), its inclusive shares for the
+# functions of the apply and trigger path (from frame-pointer call chains:
+# Debian's postgres is stripped and partly built without frame pointers,
+# so these are approximate, and a sample may count twice), and the
+# walsender's top functions.
+perf_summary() {	# data apply-pid walsender-pid
+	local data=$1 apid=$2 wpid=$3
+	printf '== apply worker (pid %s): share of its samples by library (self)\n' "$apid"
+	perf report -i "$data" --pid "$apid" --stdio --no-children -g none --percentage relative \
+		--sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' |
+		awk '{ gsub(/%/, "", $1); s[$2] += $1 } END { for (d in s) printf "%7.2f%%  %s\n", s[d], d }' |
+		sort -rn | head -n 8
+	printf '== apply worker: top functions (self)\n'
+	perf report -i "$data" --pid "$apid" --stdio --no-children -g none --percentage relative \
+		--sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+	printf '== apply worker: inclusive shares of the apply path (approximate; %% of the samples under ApplyWorkerMain)\n'
+	perf report -i "$data" --pid "$apid" --stdio --children -g none --percentage relative \
+		--sort sym 2>/dev/null | grep -v '^#' |
+		grep -E ' (ApplyWorkerMain|mm_[a-z_]+|key_present|ExecSimpleRelation(Insert|Update|Delete)|ExecBR(Insert|Update|Delete)Triggers|heap_(insert|update|delete)|ExecInsertIndexTuples|XLogInsert|PQconsumeInput|CommitTransactionCommand|logicalrep_rel_open)$' |
+		awk '{ v = $1; sub(/%/, "", v); if ($NF == "ApplyWorkerMain") base = v; name[NR] = $NF; val[NR] = v }
+			END { if (base > 0) for (i = 1; i <= NR && i <= 30; i++) printf "%7.2f%%  %s\n", val[i] / base * 100, name[i] }' 
+	printf '== walsender (pid %s): top functions (self)\n' "$wpid"
+	perf report -i "$data" --pid "$wpid" --stdio --no-children -g none --percentage relative \
+		--sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 25
+}
+
 # One timed catch-up of the pair: a backlog of workload w written while
 # the subscription is disabled, then the enable, timed.
 catch_up() {	# workload n tag
@@ -540,7 +567,7 @@ catch_up() {	# workload n tag
 		>"$WORK/catchup_$tag.sql"
 	chown postgres:postgres "$WORK/catchup_$tag.sql"
 	if [ "${MM_BENCH_PERF:-0}" = 1 ]; then
-		perf record -a -F 1999 -o "$WORK/logs/perf_$tag.data" >"$WORK/logs/perf_$tag.log" 2>&1 &
+		perf record -a -g -F 1999 -o "$WORK/logs/perf_$tag.data" >"$WORK/logs/perf_$tag.log" 2>&1 &
 		PERF_PID=$!
 		sleep 1
 	fi
@@ -587,16 +614,7 @@ catch_up() {	# workload n tag
 		fi
 	fi
 	if [ "${MM_BENCH_PERF:-0}" = 1 ]; then
-		{
-			printf '== apply worker (pid %s)\n' "$apply_pid"
-			perf report -i "$WORK/logs/perf_$tag.data" --pid "$apply_pid" --stdio \
-				--percentage relative --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 8
-			perf report -i "$WORK/logs/perf_$tag.data" --pid "$apply_pid" --stdio \
-				--percentage relative --no-children --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
-			printf '== walsender (pid %s)\n' "$ws_pid"
-			perf report -i "$WORK/logs/perf_$tag.data" --pid "$ws_pid" --stdio \
-				--percentage relative --no-children --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 25
-		} >"$WORK/logs/perf_$tag.txt" || true
+		perf_summary "$WORK/logs/perf_$tag.data" "$apply_pid" "$ws_pid" >"$WORK/logs/perf_$tag.txt" || true
 		note "  perf profile: $WORK/logs/perf_$tag.txt"
 	fi
 
