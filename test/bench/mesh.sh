@@ -69,14 +69,15 @@
 # copy of the repository's sources and installs the extension for
 # $PG_CONFIG, then runs the servers as the `postgres` user under a fresh
 # /tmp directory (loopback ports, unix sockets there), stopped on exit.
-# About 6 minutes with the defaults on 2 cores; every wait is bounded.
+# About 6-7 minutes with the defaults on 2 busy cores (a second round only
+# starts within the budget); every wait is bounded.
 #
-# Environment: PG_CONFIG, MM_BENCH_ROUNDS (1; 3 for medians that mean
-# something), MM_BENCH_CLIENTS (2 per node), MM_BENCH_FANOUT ("3 5"; empty:
+# Environment: PG_CONFIG, MM_BENCH_ROUNDS (2; more for medians that mean
+# something, with a larger MM_BENCH_BUDGET), MM_BENCH_CLIENTS (2 per node), MM_BENCH_FANOUT ("3 5"; empty:
 # none), MM_BENCH_FANOUT_TXNS (1000 per node), MM_BENCH_PORT (first port
 # tried, 58432), MM_BENCH_TIMEOUT (drain timeout in seconds, 300),
 # MM_BENCH_BUDGET (seconds after the start past which no new round starts,
-# 300), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1
+# 240), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1
 # (keep the temp directory: server logs, pgbench logs).
 set -euo pipefail
 
@@ -87,14 +88,14 @@ set -euo pipefail
 DURATION=${1:-60}
 CLIENTS=${MM_BENCH_CLIENTS:-2}
 TIMEOUT=${MM_BENCH_TIMEOUT:-300}
-BUDGET=${MM_BENCH_BUDGET:-300}
+BUDGET=${MM_BENCH_BUDGET:-240}
 FANOUT_TXNS=${MM_BENCH_FANOUT_TXNS:-1000}
 read -r -a FANOUT <<<"${MM_BENCH_FANOUT-3 5}"
 declare -A LABEL=([mm]='multimaster' [pgl]='pglogical 2')
 IDS=30000	# the classic recipe's id range
 
 # warn, die, note: the ones of lib.sh (on stderr)
-mm_bench_args seconds "$DURATION" 1 2
+mm_bench_args seconds "$DURATION" 2 2
 for x in "$CLIENTS" "$TIMEOUT" "$FANOUT_TXNS"; do
 	[[ $x =~ ^[1-9][0-9]*$ ]] ||
 		die "MM_BENCH_CLIENTS, MM_BENCH_TIMEOUT and MM_BENCH_FANOUT_TXNS must be positive integers"
