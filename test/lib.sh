@@ -449,3 +449,133 @@ mm_bench_server_exit() {
 	mm_remove_work "kept $WORK (${MM_KEPT:-server.log})" "$rc"
 	exit "$rc"
 }
+
+# ---------------------------------------------------------------------------
+# Several throwaway servers (test/bench/apply_catchup.sh, mesh.sh, ...)
+# ---------------------------------------------------------------------------
+# As root: the missing Debian packages (the server's, make, gcc, and
+# postgresql-N-pglogical with "pglogical"), a temp directory $WORK (unix
+# sockets in $MM_SOCK), multimaster built there and installed for
+# $PG_CONFIG (mm_bench_build), then n servers, node k in $WORK/node<k>
+# (log $WORK/node<k>.log) listening on 127.0.0.1:${MM_PORT[k]} (free ports
+# from first on) and in $MM_SOCK, with test/node.conf's settings and the
+# ones given (mm_node_conf), started as postgres.  With "pglogical" (else
+# give "-"), output_plugin_libraries also lists pglogical's plugin
+# pglogical_output (its slots use it) and pglogical must be installed;
+# shared_preload_libraries is the caller's to set.  Sets WORK, MM_SOCK,
+# MM_PORT, MM_DATA, MM_NODES (how many were started so far: the EXIT trap
+# stops them) and MM_BENCH_SETTINGS (every setting line of the nodes, for
+# the report); dies on failure.  Set the EXIT trap first:
+# mm_exit_traps mm_bench_nodes_exit.
+declare -A MM_PORT=() MM_DATA=()
+MM_NODES=0
+mm_bench_nodes() {	# n first-port make-secs:install-secs pglogical|- [setting...]
+	local n=$1 first=$2 build=$3 pgl=$4 k p plugin_line
+	local pkgs=("postgresql-$PGVER" "postgresql-server-dev-$PGVER" make gcc)
+	shift 4
+	[ "$pgl" = - ] || pkgs+=("postgresql-$PGVER-pglogical")
+	mm_install_missing note 300 600 "${pkgs[@]}" >&2 || die "could not install the packages"
+	mm_check_tools "$PG_CONFIG" initdb pg_ctl psql postgres
+	WORK=$(mktemp -d /tmp/mm-bench.XXXXXX) || die "cannot make a temp directory"
+	MM_SOCK=$WORK/sock
+	if ! chmod 755 "$WORK" || ! mkdir -p "$MM_SOCK"; then
+		die "cannot prepare $WORK"
+	fi
+	mm_bench_build "$build"
+	mm_installed multimaster || die "multimaster is not installed for $PG_CONFIG"
+	if [ "$pgl" != - ]; then
+		mm_installed pglogical || die "pglogical is not installed for $PG_CONFIG (postgresql-$PGVER-pglogical)"
+	fi
+	p=$first
+	for ((k = 1; k <= n; k++)); do
+		MM_PORT[$k]=$(mm_free_port "$p" $((first + 200))) || die "no free port found"
+		p=$((MM_PORT[$k] + 1))
+		MM_DATA[$k]=$WORK/node$k
+	done
+	if ! chown -R postgres:postgres "$WORK" || ! chmod 700 "$MM_SOCK"; then
+		die "cannot hand $WORK to postgres"
+	fi
+	for ((k = 1; k <= n; k++)); do
+		if ! mm_initdb "${MM_DATA[$k]}" "$WORK/initdb$k.log"; then
+			cat "$WORK/initdb$k.log" >&2
+			die "initdb failed (node $k)"
+		fi
+		mm_node_conf "${MM_DATA[$k]}" '' "${MM_PORT[$k]}" "$MM_SOCK" "$@" ||
+			die "cannot write ${MM_DATA[$k]}/postgresql.conf"
+		plugin_line=$MM_OUTPUT_PLUGIN_LINE
+		if [ -n "$plugin_line" ] && [ "$pgl" != - ]; then
+			# shellcheck disable=SC2089  # the quote closes the setting's value
+			plugin_line="${plugin_line%\'}, pglogical_output'"
+			printf '%s\n' "$plugin_line" >>"${MM_DATA[$k]}/postgresql.conf"
+		fi
+		MM_NODES=$k
+		if ! mm_pg_start "${MM_DATA[$k]}" "$WORK/node$k.log"; then
+			cat "$WORK/node$k.log" >&2
+			die "node $k did not start"
+		fi
+	done
+	# the settings in effect: a later line of a name wins over an earlier one
+	# shellcheck disable=SC2034  # read by the scripts
+	mapfile -t MM_BENCH_SETTINGS < <({
+		mm_node_settings | grep -v '^output_plugin_libraries'
+		printf '%s\n' "$@"
+		[ -z "$plugin_line" ] || printf '%s\n' "$plugin_line"
+	} | awk '{ name = $0; sub(/[ \t]*=.*/, "", name); line[NR] = $0; last[name] = NR; key[NR] = name }
+		END { for (i = 1; i <= NR; i++) if (last[key[i]] == i) print line[i] }')
+}
+
+# The EXIT trap of a script that ran mm_bench_nodes: says that it failed
+# (if it did), runs the script's mm_bench_cleanup function if it has one
+# (background jobs to stop), stops the nodes, and removes $WORK, or keeps
+# it on failure or with KEEP_TMP=1.
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+mm_bench_nodes_exit() {
+	local rc=$? k
+	trap - EXIT INT TERM
+	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
+	if declare -F mm_bench_cleanup >/dev/null; then
+		mm_bench_cleanup || true
+	fi
+	for ((k = 1; k <= MM_NODES; k++)); do
+		mm_pg_stop "${MM_DATA[$k]}" || warn "could not stop the server of ${MM_DATA[$k]}"
+	done
+	mm_remove_work "kept $WORK (node logs, logs/)" "$rc"
+	exit "$rc"
+}
+
+# psql on node k's unix socket as postgres: unaligned, tuples only, stops
+# at the first error, at most 15 minutes.
+mm_bench_psql() {	# node db psql-args...
+	local k=$1 db=$2
+	shift 2
+	as_pg timeout 900 psql -X -q -v ON_ERROR_STOP=1 -h "$MM_SOCK" -p "${MM_PORT[$k]}" \
+		-U postgres -d "$db" -At "$@"
+}
+
+# Polls sql on node k every 100 ms until it returns t; dies after secs.
+mm_bench_wait() {	# node db secs description sql
+	local k=$1 db=$2 secs=$3 what=$4 sql=$5 end
+	end=$((SECONDS + secs))
+	while [ "$SECONDS" -le "$end" ]; do
+		[ "$(mm_bench_psql "$k" "$db" -c "$sql" 2>/dev/null)" = t ] && return 0
+		sleep 0.1
+	done
+	die "timed out after ${secs} s waiting for: $what (node $k, $db)"
+}
+
+# The median of numbers ("n/a" ignored; n/a if none), with digits decimals.
+mm_median() {	# digits number...
+	local digits=$1
+	shift
+	printf '%s\n' "$@" | awk '$0 != "n/a" && $0 != ""' | sort -g | awk -v d="$digits" '{ a[NR] = $1 }
+		END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.*f", d, a[(NR + 1) / 2];
+		      else printf "%.*f", d, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# The machine, as the benchmarks' reports give it.
+mm_machine() {
+	local cpu
+	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+	printf 'nproc=%s%s, %s, kernel %s' "$(nproc)" "${cpu:+ ($cpu)}" \
+		"$(awk '/^MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo)" "$(uname -r)"
+}

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # test/bench/apply_catchup.sh: how fast a subscriber applies a backlog.
 #
-#   sudo test/bench/apply_catchup.sh [K]        (K = backlog, default 50000)
+#   sudo test/bench/apply_catchup.sh [K]   (K = single-row transactions, default 50000)
 #
 # Two throwaway servers, a publisher and a subscriber.  Table
-# bench(id int primary key, v text), 20000 identical rows on both.  With the
-# subscription disabled, pgbench runs K single-row transactions on the
-# publisher (test/bench/apply_catchup_workload.sql: 70% UPDATE of a random
-# existing id, 30% INSERT of a new id, fixed random seed), then the
+# bench(id int primary key, v text), ROWS (20000) identical rows on both.
+# With the subscription disabled, the publisher writes a backlog, then the
 # subscription is enabled and timed until the subscriber has applied all of
-# them.  Rate = K / seconds.  Variants, each in fresh databases on the same
-# two servers:
+# it.  Rate = rows / seconds.  Workloads (MM_BENCH_WORKLOADS), each backlog
+# written by one procedure call on the publisher (bench_backlog below,
+# fixed random seed, a COMMIT after every row but in bulk):
+#
+#   insert   K single-row transactions, each an INSERT of a new id
+#   update   K single-row transactions, each an UPDATE of a random one of the
+#            ROWS pre-populated ids
+#   bulk     one transaction: INSERT ... SELECT of MM_BENCH_BULK (200000) new
+#            rows
+#   mix      (not by default) K single-row transactions, 70 % UPDATE of a
+#            random pre-populated id, 30 % INSERT of a new id
+#
+# Variants (MM_BENCH_VARIANTS), on the same two servers:
 #
 #   (a) stock    pgoutput slot + CREATE SUBSCRIPTION (create_slot = false),
 #                plain table (the baseline)
@@ -19,16 +28,17 @@
 #                multimaster; init_node(1,'p') / init_node(2,'s') and
 #                multimaster.add_table('public.bench') on both nodes: UPDATEs
 #                travel as full-row INSERTs that the C trigger upserts
-#   (c) plpgsql  stock pgoutput into the same table as (b) with an
-#                equivalent PL/pgSQL trigger enabled ALWAYS
+#   (c) plpgsql  (not by default) stock pgoutput into the same table as (b)
+#                with an equivalent PL/pgSQL trigger enabled ALWAYS
 #                (test/bench/apply_catchup_plpgsql.sql)
 #   (d) pglogical  pglogical 2 (create_node, create_replication_set,
 #                replication_set_add_table, create_subscription), plain table
 #
 # and two diagnostics, not run by default (MM_BENCH_VARIANTS="a b e f"):
-#   (e) as (b), but the publisher's table back to REPLICA IDENTITY DEFAULT
-#       (add_table sets FULL on a table with a text column): what the old
-#       tuple in the WAL costs
+#   (e) as (b), but the publisher's column v STORAGE MAIN, so that
+#       add_table leaves REPLICA IDENTITY DEFAULT (it sets FULL on a table
+#       with an EXTENDED or EXTERNAL column): what the old tuple in the WAL
+#       costs
 #   (f) the multimaster C trigger with a stock pgoutput slot: UPDATEs arrive
 #       as UPDATEs, what upsert shipping costs
 #
@@ -42,20 +52,34 @@
 # time it was applied.  The catch-up is detected by polling the
 # subscription's replication origin (pg_replication_origin_status, every
 # 100 ms, from a procedure that commits between polls so that it holds no
-# snapshot) until it passes the publisher's WAL insert position taken after
-# the backlog, which only the end marker's commit can pass; pglogical names
-# its origin after its slot.  "seconds" = from the enable to the end
+# snapshot) until it reaches the publisher's WAL insert position taken
+# after the backlog and the end marker is there; pglogical names its origin
+# after its slot.  "seconds" = from the enable to the end
 # marker's apply (worker start and decoding on the publisher included);
-# "first-to-last" = between the two markers' applies (no start-up).
+# "first-to-last" = between the two markers' applies (no worker start-up):
+# the rate the targets are judged on.
+#
+# Memory: while each catch-up runs, the apply worker's /proc/PID/status is
+# read every 100 ms: the peak of RssAnon (its private memory: what would
+# grow with the backlog if the worker kept something per row) and, at the
+# end, VmHWM (the kernel's peak of its whole RSS, which also counts the
+# shared buffers it touched, so it grows with the table it writes).  Then,
+# unless MM_BENCH_RSS_ROWS=0, one more bulk catch-up of MM_BENCH_RSS_ROWS
+# (1000000) rows in one transaction for each of MM_BENCH_RSS_VARIANTS
+# ("b"), whose peaks are set beside those of the MM_BENCH_BULK-row runs.
 #
 # Checks after each run: the subscriber's rows equal the publisher's (count
 # and sum(hashtext((id, v)::text)); for the versioned variants also the
 # whole rows, versions included), and no ERROR in the subscriber's log.
 #
-# Variants run interleaved (order rotated each round) for MM_BENCH_ROUNDS
-# rounds; a round starts only while the time budget lasts.  The median per
-# variant is reported as a markdown table, with the CPU time of the apply
-# worker and of the walsender (both started by the enable).
+# Each round sets every variant up in a fresh pair of databases (the
+# variants' order rotated each round), where the workloads then run in
+# turn, each its backlog with the subscription disabled and then its timed
+# catch-up (a new apply worker each time); a round starts only while the
+# time budget lasts.  The median per workload and variant is reported as
+# markdown tables, with the CPU time of the apply worker and of the
+# walsender (both started by the enable) and the targets (multimaster
+# >= 0.9 x stock and >= pglogical, first-to-last) said met or not.
 #
 # Setup identical for every variant: shared_preload_libraries = 'pglogical'
 # on both servers; output_plugin_libraries (PostgreSQL 15.19+) lists
@@ -70,17 +94,23 @@
 # postgresql-server-dev-15, postgresql-15-pglogical, make, gcc), builds a
 # copy of the repository's sources and installs the extension, then runs
 # two servers as the `postgres` user under a fresh /tmp directory (loopback
-# ports, unix sockets in that directory), stopped on exit.  About 2-3 minutes
-# with the defaults on 2 cores; every wait is bounded.
+# ports, unix sockets in that directory; test/lib.sh: mm_bench_nodes),
+# stopped on exit.  About 7 minutes with the defaults on 2 busy cores (2
+# rounds fit in the budget there, then the memory run); every wait is
+# bounded.
 #
-# Environment: MM_BENCH_ROUNDS (5), MM_BENCH_ROWS (20000), MM_BENCH_PORT
-# (first port tried, 56432), MM_BENCH_TIMEOUT (catch-up timeout in seconds,
-# 150), MM_BENCH_BUDGET (seconds after the start past which no new round
-# starts, 330), MM_BENCH_VARIANTS ("a b c d"; diagnostics e f),
-# MM_BENCH_PERF=1 (perf record during each catch-up, apply worker and
-# walsender profiles in the kept logs; perturbs the timings),
-# MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1 (keep the
-# temp directory: server logs, pgbench logs).
+# Environment: PG_CONFIG (the PostgreSQL 15 to build for and run, default
+# the Debian server's), MM_BENCH_ROUNDS (3), MM_BENCH_ROWS (20000),
+# MM_BENCH_BULK (200000), MM_BENCH_WORKLOADS ("insert update bulk"; also
+# mix), MM_BENCH_VARIANTS ("a b d"; also c, diagnostics e f),
+# MM_BENCH_RSS_ROWS (1000000; 0 = no such run), MM_BENCH_RSS_VARIANTS
+# ("b"), MM_BENCH_PORT (first port tried, 56432), MM_BENCH_TIMEOUT
+# (catch-up timeout in seconds per 200000 rows, at least 150),
+# MM_BENCH_BUDGET (seconds after the start past which no new round starts,
+# 240), MM_BENCH_PERF=1 (perf record -a -g during each catch-up, apply
+# worker and walsender profiles in the kept logs, logs/perf_*.txt, see
+# perf_summary; installs linux-perf; perturbs the timings), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1
+# (keep the temp directory: server logs, perf profiles).
 set -euo pipefail
 
 # PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
@@ -90,10 +120,14 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 K=${1:-50000}
+BULK=${MM_BENCH_BULK:-200000}
+RSS_ROWS=${MM_BENCH_RSS_ROWS:-1000000}
 TIMEOUT=${MM_BENCH_TIMEOUT:-150}
-BUDGET=${MM_BENCH_BUDGET:-330}
-read -r -a VARIANTS <<<"${MM_BENCH_VARIANTS:-a b c d}"
-SEED=20240101
+BUDGET=${MM_BENCH_BUDGET:-240}
+read -r -a WORKLOADS <<<"${MM_BENCH_WORKLOADS:-insert update bulk}"
+read -r -a VARIANTS <<<"${MM_BENCH_VARIANTS:-a b d}"
+read -r -a RSS_VARIANTS <<<"${MM_BENCH_RSS_VARIANTS:-b}"
+SEED=0.20240101
 declare -A LABEL=(
 	[a]='(a) stock pgoutput, plain table'
 	[b]='(b) multimaster plugin + C trigger'
@@ -102,28 +136,37 @@ declare -A LABEL=(
 	[e]='(e) diagnostic: (b) with REPLICA IDENTITY DEFAULT'
 	[f]='(f) diagnostic: multimaster C trigger, stock pgoutput'
 )
+declare -A WLABEL=(
+	[insert]='insert-only'
+	[update]='update-only'
+	[bulk]='bulk'
+	[mix]='70/30 update/insert'
+)
 
 # warn, die, note: the ones of lib.sh (on stderr)
-mm_bench_args K "$K" 5 20000
+mm_bench_args K "$K" 3 20000
+[[ $BULK =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_BULK must be a positive integer"
+[[ $RSS_ROWS =~ ^[0-9]+$ ]] || die "MM_BENCH_RSS_ROWS must be a non-negative integer"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_TIMEOUT must be a positive integer"
 [[ $BUDGET =~ ^[0-9]+$ ]] || die "MM_BENCH_BUDGET must be a non-negative integer"
 [ ${#VARIANTS[@]} -gt 0 ] || die "MM_BENCH_VARIANTS is empty"
-for v in "${VARIANTS[@]}"; do
-	[ -n "${LABEL[$v]+x}" ] || die "unknown variant '$v' in MM_BENCH_VARIANTS (a b c d, diagnostics e f)"
+[ ${#WORKLOADS[@]} -gt 0 ] || die "MM_BENCH_WORKLOADS is empty"
+for v in "${VARIANTS[@]}" "${RSS_VARIANTS[@]}"; do
+	[ -n "${LABEL[$v]+x}" ] || die "unknown variant '$v' (a b c d, diagnostics e f)"
+done
+for w in "${WORKLOADS[@]}"; do
+	[ -n "${WLABEL[$w]+x}" ] || die "unknown workload '$w' in MM_BENCH_WORKLOADS (insert update bulk mix)"
 done
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): installs packages and runs the servers as 'postgres'"
-
-# pgbench clients: 4 when K splits evenly (a faster backlog), else 1
-if [ $((K % 4)) = 0 ]; then CLIENTS=4; else CLIENTS=1; fi
-PER_CLIENT=$((K / CLIENTS))
 
 START_TS=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=
+# the publisher is node 1, the subscriber node 2 (mm_bench_nodes)
+declare -A NODE=([pub]=1 [sub]=2)
 NODES=(pub sub)
-declare -A DATA=() PORT=() STARTED=()
 
-PERF_PID=
+PERF_PID='' SAMPLER_PID=''
 stop_perf() {	# the perf record started for this run, if any
 	if [ -n "$PERF_PID" ]; then
 		kill -INT "$PERF_PID" 2>/dev/null || true
@@ -131,54 +174,28 @@ stop_perf() {	# the perf record started for this run, if any
 		PERF_PID=
 	fi
 }
-
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-on_exit() {
-	local rc=$? n
-	trap - EXIT INT TERM
-	[ "$rc" -eq 0 ] || warn "failed (exit status $rc)"
-	stop_perf
-	for n in "${NODES[@]}"; do
-		if [ "${STARTED[$n]:-0}" = 1 ]; then
-			mm_pg_stop "${DATA[$n]}" || warn "could not stop the server of ${DATA[$n]}"
-		fi
-	done
-	mm_remove_work "kept $WORK (pub.log, sub.log, pgbench logs)" "$rc"
-	exit "$rc"
+stop_sampler() {	# the memory sampler of this run, if any
+	if [ -n "$SAMPLER_PID" ]; then
+		touch "$WORK/sampler.stop"
+		wait "$SAMPLER_PID" 2>/dev/null || true
+		SAMPLER_PID=
+	fi
 }
-mm_exit_traps on_exit
+# shellcheck disable=SC2317  # run by mm_bench_nodes_exit
+mm_bench_cleanup() {
+	stop_perf
+	stop_sampler
+}
+mm_exit_traps mm_bench_nodes_exit
 
 # ---------------------------------------------------------------------------
-# Packages, build, install
+# Packages, build, servers
 # ---------------------------------------------------------------------------
-mm_install_missing note 300 600 "postgresql-$PGVER" "postgresql-server-dev-$PGVER" \
-	"postgresql-$PGVER-pglogical" make gcc >&2
-mm_check_tools "$PG_CONFIG" initdb pg_ctl psql pgbench postgres
-
-WORK=$(mktemp -d /tmp/mm-catchup.XXXXXX)
-chmod 755 "$WORK"
-SOCK=$WORK/sock
-mkdir -p "$SOCK" "$WORK/logs"
-
-mm_bench_build 300:120
-mm_installed multimaster || die "multimaster is not installed"
-mm_installed pglogical || die "pglogical is not installed (postgresql-$PGVER-pglogical)"
-
-# ---------------------------------------------------------------------------
-# Servers
-# ---------------------------------------------------------------------------
-p=${MM_BENCH_PORT:-56432}
-for n in "${NODES[@]}"; do
-	PORT[$n]=$(mm_free_port "$p" $(( ${MM_BENCH_PORT:-56432} + 200 ))) ||
-		die "no free port found"
-	p=$(( ${PORT[$n]} + 1 ))
-	DATA[$n]=$WORK/$n
-done
-
-chown -R postgres:postgres "$WORK"
-chmod 700 "$SOCK"
-
-# On top of test/node.conf's.
+if [ "${MM_BENCH_PERF:-0}" = 1 ]; then
+	mm_install_missing note 300 600 linux-perf >&2 || die "could not install linux-perf"
+fi
+# On top of test/node.conf's.  max_worker_processes: each database where
+# pglogical ran keeps a manager process until its extension is dropped.
 SETTINGS=(
 	"synchronous_commit = off"
 	"shared_buffers = 256MB"
@@ -188,55 +205,30 @@ SETTINGS=(
 	"autovacuum = off"
 	"jit = off"
 	"wal_retrieve_retry_interval = 100ms"
+	"max_worker_processes = 40"
 )
-for n in "${NODES[@]}"; do
-	if ! mm_initdb "${DATA[$n]}" "$WORK/initdb_$n.log"; then
-		cat "$WORK/initdb_$n.log" >&2
-		die "initdb failed ($n)"
-	fi
-done
-for n in "${NODES[@]}"; do
-	mm_node_conf "${DATA[$n]}" '' "${PORT[$n]}" "$SOCK" "${SETTINGS[@]}"
-	# output_plugin_libraries (PostgreSQL 15.19+, from test/node.conf) lists
-	# pglogical's plugin too: its slots use "pglogical_output".
-	if [ -n "$MM_OUTPUT_PLUGIN_LINE" ]; then
-		MM_OUTPUT_PLUGIN_LINE="${MM_OUTPUT_PLUGIN_LINE%\'}, pglogical_output'"
-		printf '%s\n' "$MM_OUTPUT_PLUGIN_LINE" >>"${DATA[$n]}/postgresql.conf"
-	fi
-	if ! mm_pg_start "${DATA[$n]}" "$WORK/$n.log"; then
-		cat "$WORK/$n.log" >&2
-		die "server $n did not start"
-	fi
-	STARTED[$n]=1
-done
-# reported with the settings: test/node.conf's, the script's, the plugins
-mapfile -t NODE_SETTINGS < <(mm_node_settings | grep -v '^output_plugin_libraries')
-SETTINGS=("${NODE_SETTINGS[@]}" "${SETTINGS[@]}")
-[ -z "$MM_OUTPUT_PLUGIN_LINE" ] || SETTINGS+=("$MM_OUTPUT_PLUGIN_LINE")
+mm_bench_nodes 2 "${MM_BENCH_PORT:-56432}" 300:120 pglogical "${SETTINGS[@]}"
+mkdir -p "$WORK/logs"
+SUBLOG=$WORK/node${NODE[sub]}.log
+SUB_POSTMASTER=$(head -n 1 "${MM_DATA[${NODE[sub]}]}/postmaster.pid")
 
-psql_q() {	# node db sql...: unaligned, tuples only, stop on error
-	local n=$1 db=$2
-	shift 2
-	as_pg timeout 300 psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "${PORT[$n]}" -U postgres \
-		-d "$db" -At "$@"
+psql_q() {	# pub|sub db sql...: unaligned, tuples only, stop on error
+	local n=$1
+	shift
+	mm_bench_psql "${NODE[$n]}" "$@"
 }
-dsn() {	# node db
-	printf 'host=%s port=%s dbname=%s user=postgres' "$SOCK" "${PORT[$1]}" "$2"
+dsn() {	# pub|sub db
+	printf 'host=%s port=%s dbname=%s user=postgres' "$MM_SOCK" "${MM_PORT[${NODE[$1]}]}" "$2"
 }
-wait_for() {	# node db seconds description sql-returning-t
-	local n=$1 db=$2 secs=$3 what=$4 sql=$5 i
-	for ((i = 0; i < secs * 10; i++)); do
-		[ "$(psql_q "$n" "$db" -c "$sql")" = t ] && return 0
-		sleep 0.1
-	done
-	die "timed out after ${secs} s waiting for: $what ($n, $db)"
+wait_for() {	# pub|sub db seconds description sql-returning-t
+	mm_bench_wait "${NODE[$1]}" "${@:2}"
 }
 
 PG_VERSION=$(psql_q pub postgres -c 'SELECT version()')
 PGL_VERSION=$(psql_q pub postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'pglogical'")
 HZ=$(getconf CLK_TCK)
 
-cp "$SCRIPT_DIR/apply_catchup_workload.sql" "$SCRIPT_DIR/apply_catchup_plpgsql.sql" "$WORK/"
+cp "$SCRIPT_DIR/apply_catchup_plpgsql.sql" "$WORK/"
 chown postgres:postgres "$WORK"/*.sql
 
 # ---------------------------------------------------------------------------
@@ -252,10 +244,55 @@ cpu_seconds() {	# pid: user + system CPU time so far, in seconds
 	fi
 }
 
-# The subscriber's catch-up wait: polls the origin every 100 ms, committing
-# each time so that no snapshot holds back pruning on the subscriber.
+status_kb() {	# pid field: a "kB" field of /proc/PID/status (n/a if gone)
+	local k v _
+	while read -r k v _; do
+		if [ "$k" = "$2:" ]; then
+			printf '%s' "$v"
+			return 0
+		fi
+	done 2>/dev/null <"/proc/$1/status" || true
+	printf 'n/a'
+}
+
+# The apply worker's memory during a catch-up: finds the worker among the
+# subscriber postmaster's children by its process title, then reads its
+# RssAnon every 100 ms until $WORK/sampler.stop exists or secs have passed.
+# Writes "peak-RssAnon-kB pid" to file (n/a if no worker was found).
+rss_sampler() {	# title-pattern file secs
+	local pat=$1 out=$2 end=$((SECONDS + $3)) pid='' d ppid _ title anon peak=0
+	while [ ! -e "$WORK/sampler.stop" ] && [ "$SECONDS" -lt "$end" ]; do
+		if [ -z "$pid" ]; then
+			for d in /proc/[0-9]*; do
+				read -r _ _ _ ppid _ 2>/dev/null <"$d/stat" || continue
+				[ "$ppid" = "$SUB_POSTMASTER" ] || continue
+				title=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+				case $title in
+				*"$pat"*) pid=${d#/proc/}; break ;;
+				esac
+			done
+		fi
+		if [ -n "$pid" ]; then
+			anon=$(status_kb "$pid" RssAnon)
+			[ "$anon" = n/a ] || [ "$anon" -le "$peak" ] || peak=$anon
+		fi
+		sleep 0.1
+	done
+	if [ -n "$pid" ]; then
+		printf '%s %s\n' "$peak" "$pid" >"$out"
+	else
+		printf 'n/a -\n' >"$out"
+	fi
+}
+
+# The subscriber's catch-up wait: polls the origin and the end marker every
+# 100 ms, committing each time so that no snapshot holds back pruning on
+# the subscriber.  (The origin alone is not enough: the end of the
+# backlog's last commit record can be the very position taken as the
+# target, and after a 200000-row transaction pglogical applied the end
+# marker that much later that it was not there yet when looked at.)
 WAIT_PROC="
-CREATE PROCEDURE public.bench_wait(origin text, target pg_lsn, t0 timestamptz,
+CREATE PROCEDURE public.bench_wait(origin text, target pg_lsn, mark integer, t0 timestamptz,
                                    timeout_s float8, INOUT secs float8 DEFAULT NULL)
 LANGUAGE plpgsql AS \$\$
 DECLARE
@@ -264,7 +301,7 @@ BEGIN
     LOOP
         SELECT s.remote_lsn INTO lsn FROM pg_catalog.pg_replication_origin_status s
          WHERE s.external_id = origin;
-        IF lsn >= target THEN
+        IF lsn >= target AND EXISTS (SELECT 1 FROM public.bench_mark m WHERE m.id = mark) THEN
             secs := extract(epoch FROM pg_catalog.clock_timestamp() - t0);
             RETURN;
         END IF;
@@ -274,6 +311,39 @@ BEGIN
         END IF;
         COMMIT;
         PERFORM pg_catalog.pg_sleep(0.1);
+        COMMIT;
+    END LOOP;
+END
+\$\$;"
+
+# The backlog, written on the publisher by one CALL: a COMMIT after each
+# row (single-row transactions without a client round trip per row), or one
+# INSERT ... SELECT (bulk).  The random ids and values come from a fixed
+# seed, so every variant gets the same backlog.  The update's id is drawn
+# into a variable first: a volatile random() in the WHERE clause would be
+# evaluated per row of a sequential scan.
+BACKLOG_PROC="
+CREATE PROCEDURE public.bench_backlog(kind text, n integer, nrows integer, seed float8)
+LANGUAGE plpgsql AS \$\$
+DECLARE
+    next_id integer;
+    k integer;
+BEGIN
+    PERFORM pg_catalog.setseed(seed);
+    SELECT coalesce(max(b.id), 0) INTO next_id FROM public.bench b;
+    IF kind = 'bulk' THEN
+        INSERT INTO public.bench (id, v)
+        SELECT g, pg_catalog.md5(g::text) FROM pg_catalog.generate_series(next_id + 1, next_id + n) g;
+        RETURN;
+    END IF;
+    FOR i IN 1 .. n LOOP
+        IF kind = 'insert' OR (kind = 'mix' AND pg_catalog.random() >= 0.7) THEN
+            next_id := next_id + 1;
+            INSERT INTO public.bench (id, v) VALUES (next_id, pg_catalog.md5(pg_catalog.random()::text));
+        ELSE
+            k := 1 + pg_catalog.floor(pg_catalog.random() * nrows)::integer;
+            UPDATE public.bench SET v = pg_catalog.md5(pg_catalog.random()::text) WHERE id = k;
+        END IF;
         COMMIT;
     END LOOP;
 END
@@ -310,21 +380,25 @@ ALTER TABLE public.bench_mark ENABLE ALWAYS TRIGGER bench_mark_stamp;"
 CHECK_SQL="SELECT count(*) || ' ' || coalesce(sum(hashtext((b.id, b.v)::text)), 0)
     || ' ' || coalesce(sum(hashtext(b::text)), 0) FROM public.bench b"
 
-RESULT_SECS='' RESULT_APPLY_SECS='' RESULT_CHECK='' RESULT_APPLY_CPU='' RESULT_WS_CPU='' RESULT_NOTE=''
+RESULT_SECS='' RESULT_APPLY_SECS='' RESULT_CHECK='' RESULT_APPLY_CPU='' RESULT_WS_CPU=''
+RESULT_NOTE='' RESULT_ANON='' RESULT_HWM=''
 
-run_one() {	# variant round
-	local v=$1 r=$2 db=cu_$1_$2 slot=bench_$1_$2 origin='' target secs
-	local pubdsn subdsn wsql apply_pid ws_pid pubck subck sublog_off errs out polled apply_secs
+# The pair of databases of a variant in a round: set up once, streaming
+# checked once, then one catch-up per workload (setup_pair, catch_up,
+# drop_pair).  PAIR_DB, PAIR_SLOT, PAIR_ORIGIN describe it.
+PAIR_DB='' PAIR_SLOT='' PAIR_ORIGIN='' PAIR_VARIANT='' PAIR_MARK=0
+
+setup_pair() {	# variant round
+	local v=$1 db=cu_$1_$2 slot=bench_$1_$2 pubdsn subdsn origin
 	pubdsn=$(dsn pub "$db")
 	subdsn=$(dsn sub "$db")
-	RESULT_NOTE=
 
 	for n in "${NODES[@]}"; do
 		psql_q "$n" postgres -c "CREATE DATABASE $db"
 		psql_q "$n" "$db" -c "$(populate_sql "$v")"
 	done
-	psql_q pub "$db" -c "CREATE SEQUENCE public.bench_new_id START $((ROWS + 1))"
-	psql_q sub "$db" -c "$MARK_TRIGGER_SQL"
+	psql_q pub "$db" -c "$BACKLOG_PROC"
+	psql_q sub "$db" -c "$MARK_TRIGGER_SQL" -c "$WAIT_PROC"
 	[ "$v" = d ] || psql_q pub "$db" -c "CREATE PUBLICATION bench_mark_pub FOR TABLE public.bench_mark"
 
 	# --- schema, publication, slot, subscription --------------------------
@@ -338,14 +412,23 @@ run_one() {	# variant round
 		;;
 	b|e|f)
 		local id=1 name=p plugin=multimaster
+		# (e): column v STORAGE MAIN on the publisher, so that add_table()
+		# leaves REPLICA IDENTITY DEFAULT (it sets FULL for EXTENDED and
+		# EXTERNAL columns only, and the trigger refuses local writes to a
+		# table with such columns without FULL); v's 32 characters stay in
+		# line, so nothing is lost
+		[ "$v" != e ] || psql_q pub "$db" -c "ALTER TABLE public.bench ALTER COLUMN v SET STORAGE MAIN"
 		for n in pub sub; do
 			psql_q "$n" "$db" -c "CREATE EXTENSION multimaster" \
 				-c "SELECT multimaster.init_node($id, '$name')" \
 				-c "SELECT multimaster.add_table('public.bench')" >/dev/null
 			id=2 name=s
 		done
-		# diagnostics: (e) without the old tuple in the WAL, (f) UPDATEs as UPDATEs
-		[ "$v" != e ] || psql_q pub "$db" -c "ALTER TABLE public.bench REPLICA IDENTITY DEFAULT"
+		if [ "$v" = e ]; then
+			[ "$(psql_q pub "$db" -c "SELECT relreplident FROM pg_class WHERE oid = 'public.bench'::regclass")" = d ] ||
+				die "variant e: the publisher's table is not REPLICA IDENTITY DEFAULT"
+		fi
+		# (f): UPDATEs as UPDATEs
 		[ "$v" != f ] || plugin=pgoutput
 		psql_q pub "$db" -c "SELECT pg_create_logical_replication_slot('$slot', '$plugin')" >/dev/null
 		psql_q sub "$db" -c "CREATE SUBSCRIPTION bench_sub CONNECTION '$pubdsn'
@@ -381,89 +464,135 @@ run_one() {	# variant round
 				forward_origins := '{}')" >/dev/null
 		;;
 	esac
-	psql_q sub "$db" -c "$WAIT_PROC"
 
-	# --- streaming once (the setup works), then disabled --------------------
+	# --- streaming once (the setup works) ----------------------------------
 	if [ "$v" = d ]; then
 		wait_for sub "$db" 60 "pglogical subscription replicating" \
 			"SELECT coalesce(bool_and(status = 'replicating'), false) FROM pglogical.show_subscription_status('bench_sub')"
 		slot=$(psql_q sub "$db" -c "SELECT slot_name FROM pglogical.show_subscription_status('bench_sub')")
-		wait_for pub "$db" 60 "slot $slot active" \
-			"SELECT coalesce(bool_and(active), false) FROM pg_replication_slots WHERE slot_name = '$slot'"
-		psql_q sub "$db" -c "SELECT pglogical.alter_subscription_disable('bench_sub', true)" >/dev/null
 		# pglogical names the apply worker's replication origin after the slot
 		origin=$slot
 	else
 		wait_for sub "$db" 60 "apply worker streaming" \
 			"SELECT count(*) = 1 FROM pg_stat_subscription WHERE subname = 'bench_sub' AND pid IS NOT NULL AND received_lsn IS NOT NULL"
+		origin=$(psql_q sub "$db" -c "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'bench_sub'")
+	fi
+	wait_for pub "$db" 60 "slot $slot active" \
+		"SELECT coalesce(bool_and(active), false) FROM pg_replication_slots WHERE slot_name = '$slot'"
+	[ "$(psql_q sub "$db" -c "SELECT count(*) FROM pg_replication_origin WHERE roname = '$origin'")" = 1 ] ||
+		die "no replication origin '$origin' on the subscriber ($v)"
+	PAIR_DB=$db PAIR_SLOT=$slot PAIR_ORIGIN=$origin PAIR_VARIANT=$v PAIR_MARK=0
+}
+
+# The subscription of the pair disabled, its worker and walsender gone.
+disable_pair() {
+	local db=$PAIR_DB
+	if [ "$PAIR_VARIANT" = d ]; then
+		psql_q sub "$db" -c "SELECT pglogical.alter_subscription_disable('bench_sub', true)" >/dev/null
+	else
 		psql_q sub "$db" -c "ALTER SUBSCRIPTION bench_sub DISABLE"
 		wait_for sub "$db" 60 "apply worker gone" \
 			"SELECT count(*) = 0 FROM pg_stat_subscription WHERE subname = 'bench_sub' AND pid IS NOT NULL"
-		origin=$(psql_q sub "$db" -c "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'bench_sub'")
 	fi
-	wait_for pub "$db" 60 "slot $slot inactive" \
-		"SELECT count(*) = 1 AND bool_and(NOT active) FROM pg_replication_slots WHERE slot_name = '$slot'"
-	[ "$(psql_q sub "$db" -c "SELECT count(*) FROM pg_replication_origin WHERE roname = '$origin'")" = 1 ] ||
-		die "no replication origin '$origin' on the subscriber ($v)"
+	wait_for pub "$db" 60 "slot $PAIR_SLOT inactive" \
+		"SELECT count(*) = 1 AND bool_and(NOT active) FROM pg_replication_slots WHERE slot_name = '$PAIR_SLOT'"
+}
 
+# The profile of a catch-up (MM_BENCH_PERF=1): the apply worker's samples
+# by library and by function (self), its inclusive shares for the
+# functions of the apply and trigger path (from frame-pointer call chains:
+# Debian's postgres is stripped and partly built without frame pointers,
+# so these are approximate, and a sample may count twice), and the
+# walsender's top functions.
+perf_summary() {	# data apply-pid walsender-pid
+	local data=$1 apid=$2 wpid=$3
+	printf '== apply worker (pid %s): share of its samples by library (self)\n' "$apid"
+	perf report -i "$data" --pid "$apid" --stdio --no-children -g none --percentage relative \
+		--sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' |
+		awk '{ gsub(/%/, "", $1); s[$2] += $1 } END { for (d in s) printf "%7.2f%%  %s\n", s[d], d }' |
+		sort -rn | head -n 8
+	printf '== apply worker: top functions (self)\n'
+	perf report -i "$data" --pid "$apid" --stdio --no-children -g none --percentage relative \
+		--sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+	printf '== apply worker: inclusive shares of the apply path (approximate; %% of the samples under ApplyWorkerMain)\n'
+	perf report -i "$data" --pid "$apid" --stdio --children -g none --percentage relative \
+		--sort sym 2>/dev/null | grep -v '^#' |
+		grep -E ' (ApplyWorkerMain|mm_[a-z_]+|key_present|ExecSimpleRelation(Insert|Update|Delete)|ExecBR(Insert|Update|Delete)Triggers|heap_(insert|update|delete)|ExecInsertIndexTuples|XLogInsert|PQconsumeInput|CommitTransactionCommand|logicalrep_rel_open)$' |
+		awk '{ v = $1; sub(/%/, "", v); if ($NF == "ApplyWorkerMain") base = v; name[NR] = $NF; val[NR] = v }
+			END { if (base > 0) for (i = 1; i <= NR && i <= 30; i++) printf "%7.2f%%  %s\n", val[i] / base * 100, name[i] }' 
+	printf '== walsender (pid %s): top functions (self)\n' "$wpid"
+	perf report -i "$data" --pid "$wpid" --stdio --no-children -g none --percentage relative \
+		--sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 25
+}
+
+# One timed catch-up of the pair: a backlog of workload w written while
+# the subscription is disabled, then the enable, timed.
+catch_up() {	# workload n tag
+	local w=$1 nrows=$2 tag=$3 v=$PAIR_VARIANT db=$PAIR_DB slot=$PAIR_SLOT origin=$PAIR_ORIGIN
+	local target secs wsql apply_pid ws_pid pubck subck sublog_off errs out polled apply_secs
+	local timeout pat sampled_pid m1 m2
+	timeout=$(( TIMEOUT * (nrows + 199999) / 200000 ))
+	[ "$timeout" -ge "$TIMEOUT" ] || timeout=$TIMEOUT
+	m1=$((PAIR_MARK + 1)) m2=$((PAIR_MARK + 2))
+	PAIR_MARK=$m2
+	RESULT_NOTE=
+
+	disable_pair
 	# --- backlog -------------------------------------------------------------
-	psql_q pub "$db" -c "VACUUM ANALYZE public.bench" -c "CHECKPOINT" \
-		-c "INSERT INTO public.bench_mark VALUES (1, NULL)"
-	local log=$WORK/logs/pgbench_${v}_$r.log
-	if ! as_pg timeout 600 pgbench -h "$SOCK" -p "${PORT[pub]}" -U postgres -n \
-		-c "$CLIENTS" -j "$((CLIENTS > 1 ? 2 : 1))" -t "$PER_CLIENT" --random-seed="$SEED" \
-		-D rows="$ROWS" -f "$WORK/apply_catchup_workload.sql" "$db" >"$log" 2>&1; then
-		cat "$log" >&2
-		die "pgbench failed ($v, round $r)"
-	fi
-	grep -q "^number of transactions actually processed: $K/$K" "$log" || {
-		cat "$log" >&2
-		die "pgbench did not process $K transactions ($v, round $r)"
-	}
-	# The apply has caught up when the origin passes this position: only the
-	# marker transaction's commit, written after it, can.
+	psql_q pub "$db" -c "INSERT INTO public.bench_mark VALUES ($m1, NULL)"
+	psql_q pub "$db" -c "CALL public.bench_backlog('$w', $nrows, $ROWS, $SEED)" ||
+		die "the backlog failed ($tag)"
+	# The apply has caught up when the origin has reached this position and
+	# the end marker, committed after it, has been applied.
 	target=$(psql_q pub "$db" -c "SELECT pg_current_wal_insert_lsn()")
-	psql_q pub "$db" -c "INSERT INTO public.bench_mark VALUES (2, NULL)"
-	psql_q sub "$db" -c "VACUUM ANALYZE public.bench"
-	psql_q pub "$db" -c "CHECKPOINT"
-	psql_q sub "$db" -c "CHECKPOINT"
-	sublog_off=$(stat -c %s "$WORK/sub.log")
+	psql_q pub "$db" -c "INSERT INTO public.bench_mark VALUES ($m2, NULL)"
+	psql_q sub "$db" -c "VACUUM ANALYZE public.bench" -c "CHECKPOINT" &
+	psql_q pub "$db" -c "CHECKPOINT" || die "checkpoint failed"
+	wait $! || die "vacuum or checkpoint failed on the subscriber"
+	sublog_off=$(stat -c %s "$SUBLOG")
 
 	# --- timed catch-up ----------------------------------------------------------
 	if [ "$v" = d ]; then
 		wsql="SELECT pglogical.alter_subscription_enable('bench_sub', true)"
+		pat='pglogical apply'
 	else
 		wsql="ALTER SUBSCRIPTION bench_sub ENABLE"
+		pat='logical replication worker for subscription'
 	fi
 	printf '%s\n' "SELECT pg_catalog.clock_timestamp() AS t0 \\gset" "$wsql;" \
-		"CALL public.bench_wait('$origin', '$target', :'t0', $TIMEOUT);" \
-		"SELECT coalesce(extract(epoch FROM (SELECT applied_at FROM public.bench_mark WHERE id = 2) - :'t0')::text, 'n/a')
-		        || ' ' || coalesce(extract(epoch FROM (SELECT applied_at FROM public.bench_mark WHERE id = 2)
-		                                   - (SELECT applied_at FROM public.bench_mark WHERE id = 1))::text, 'n/a');" \
-		>"$WORK/catchup_${v}_$r.sql"
-	chown postgres:postgres "$WORK/catchup_${v}_$r.sql"
+		"CALL public.bench_wait('$origin', '$target', $m2, :'t0', $timeout);" \
+		"SELECT coalesce(extract(epoch FROM (SELECT applied_at FROM public.bench_mark WHERE id = $m2) - :'t0')::text, 'n/a')
+		        || ' ' || coalesce(extract(epoch FROM (SELECT applied_at FROM public.bench_mark WHERE id = $m2)
+		                                   - (SELECT applied_at FROM public.bench_mark WHERE id = $m1))::text, 'n/a');" \
+		>"$WORK/catchup_$tag.sql"
+	chown postgres:postgres "$WORK/catchup_$tag.sql"
 	if [ "${MM_BENCH_PERF:-0}" = 1 ]; then
-		perf record -a -F 1999 -o "$WORK/logs/perf_${v}_$r.data" >"$WORK/logs/perf_${v}_$r.log" 2>&1 &
+		perf record -a -g -F 1999 -o "$WORK/logs/perf_$tag.data" >"$WORK/logs/perf_$tag.log" 2>&1 &
 		PERF_PID=$!
 		sleep 1
 	fi
-	if ! out=$(psql_q sub "$db" -f "$WORK/catchup_${v}_$r.sql" 2>"$WORK/logs/wait_${v}_$r.err"); then
-		cat "$WORK/logs/wait_${v}_$r.err" >&2
+	rm -f "$WORK/sampler.stop" "$WORK/logs/rss_$tag"
+	rss_sampler "$pat" "$WORK/logs/rss_$tag" $((timeout + 30)) &
+	SAMPLER_PID=$!
+	if ! out=$(psql_q sub "$db" -f "$WORK/catchup_$tag.sql" 2>"$WORK/logs/wait_$tag.err"); then
+		cat "$WORK/logs/wait_$tag.err" >&2
 		warn "subscriber log since the enable:"
-		tail -c +"$((sublog_off + 1))" "$WORK/sub.log" | tail -n 30 >&2
-		die "catch-up of variant $v failed (round $r)"
+		tail -c +"$((sublog_off + 1))" "$SUBLOG" | tail -n 30 >&2
+		die "catch-up of variant $v, workload $w failed ($tag)"
 	fi
 	stop_perf
+	stop_sampler
 	polled=$(tail -n 2 <<<"$out" | head -n 1)
 	read -r secs apply_secs <<<"$(tail -n 1 <<<"$out")"
-	[[ $polled =~ ^[0-9.]+$ ]] || die "no catch-up time ($v, round $r): $out"
+	[[ $polled =~ ^[0-9.]+$ ]] || die "no catch-up time ($tag): $out"
 	if ! [[ $secs =~ ^[0-9.]+$ ]]; then
 		# the end marker was applied but not stamped: the polled time
 		RESULT_NOTE="marker rows not stamped on the subscriber, polled time used"
 		secs=$polled
 	fi
 
-	# CPU of the two processes that did the work (both started at the enable)
+	# CPU and memory of the two processes that did the work (both started
+	# at the enable)
 	if [ "$v" = d ]; then
 		apply_pid=$(psql_q sub "$db" -c "SELECT pid FROM pg_stat_activity
 			WHERE datname = '$db' AND backend_type LIKE 'pglogical apply%' LIMIT 1")
@@ -474,17 +603,19 @@ run_one() {	# variant round
 	ws_pid=$(psql_q pub "$db" -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot'")
 	RESULT_APPLY_CPU=$(cpu_seconds "$apply_pid")
 	RESULT_WS_CPU=$(cpu_seconds "$ws_pid")
+	RESULT_HWM=n/a
+	[ -z "$apply_pid" ] || RESULT_HWM=$(status_kb "$apply_pid" VmHWM)
+	RESULT_ANON=n/a
+	if [ -s "$WORK/logs/rss_$tag" ]; then
+		read -r RESULT_ANON sampled_pid <"$WORK/logs/rss_$tag"
+		if [ "$sampled_pid" != "$apply_pid" ]; then
+			RESULT_NOTE+="${RESULT_NOTE:+; }memory sampled from pid $sampled_pid, the apply worker is $apply_pid"
+			RESULT_ANON=n/a
+		fi
+	fi
 	if [ "${MM_BENCH_PERF:-0}" = 1 ]; then
-		{
-			printf '== apply worker (pid %s)\n' "$apply_pid"
-			perf report -i "$WORK/logs/perf_${v}_$r.data" --pid "$apply_pid" --stdio \
-				--percentage relative --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 8
-			perf report -i "$WORK/logs/perf_${v}_$r.data" --pid "$apply_pid" --stdio \
-				--percentage relative --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
-			printf '== walsender (pid %s)\n' "$ws_pid"
-			perf report -i "$WORK/logs/perf_${v}_$r.data" --pid "$ws_pid" --stdio \
-				--percentage relative --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 25
-		} >"$WORK/logs/perf_${v}_$r.txt" || true
+		perf_summary "$WORK/logs/perf_$tag.data" "$apply_pid" "$ws_pid" >"$WORK/logs/perf_$tag.txt" || true
+		note "  perf profile: $WORK/logs/perf_$tag.txt"
 	fi
 
 	# --- the subscriber has the publisher's rows -------------------------------------
@@ -501,13 +632,13 @@ run_one() {	# variant round
 		fi
 	else
 		RESULT_CHECK="DIFFERENT: publisher ${pubck% *}, subscriber ${subck% *} (count checksum)"
-		warn "variant $v round $r: subscriber rows differ from the publisher's"
+		warn "$tag: subscriber rows differ from the publisher's"
 	fi
-	errs=$(tail -c +"$((sublog_off + 1))" "$WORK/sub.log" | grep -c 'ERROR:' || true)
+	errs=$(tail -c +"$((sublog_off + 1))" "$SUBLOG" | grep -c 'ERROR:' || true)
 	if [ "$errs" != 0 ]; then
-		RESULT_NOTE="$errs ERROR lines in the subscriber log"
-		warn "variant $v round $r: $RESULT_NOTE:"
-		tail -c +"$((sublog_off + 1))" "$WORK/sub.log" | grep 'ERROR:' | head -n 5 >&2
+		RESULT_NOTE+="${RESULT_NOTE:+; }$errs ERROR lines in the subscriber log"
+		warn "$tag: $errs ERROR lines in the subscriber log:"
+		tail -c +"$((sublog_off + 1))" "$SUBLOG" | grep 'ERROR:' | head -n 5 >&2
 	fi
 	RESULT_SECS=$(awk -v s="$secs" 'BEGIN { printf "%.3f", s }')
 	if [[ $apply_secs =~ ^[0-9.]+$ ]]; then
@@ -515,27 +646,55 @@ run_one() {	# variant round
 	else
 		RESULT_APPLY_SECS=n/a
 	fi
+}
 
-	# --- cleanup -------------------------------------------------------------
-	# The databases stay (the servers are thrown away at the end): DROP
-	# DATABASE waits for every process to absorb a ProcSignalBarrier, and
-	# pglogical 2.4.2's supervisor (preloaded on both servers) does not (a
-	# DROP DATABASE waited more than 5 minutes for it).
-	if [ "$v" = d ]; then
+# The subscription and its slot gone.  The databases stay (the servers are
+# thrown away at the end): DROP DATABASE waits for every process to absorb
+# a ProcSignalBarrier, and pglogical 2.4.2's supervisor (preloaded on both
+# servers) does not (a DROP DATABASE waited more than 5 minutes for it).
+# Without its extension, a database gets no pglogical manager process any
+# more.
+drop_pair() {
+	local db=$PAIR_DB
+	if [ "$PAIR_VARIANT" = d ]; then
 		psql_q sub "$db" -c "SELECT pglogical.drop_subscription('bench_sub')" \
-			-c "SELECT pglogical.drop_node('sub')" >/dev/null
-		psql_q pub "$db" -c "SELECT pglogical.drop_node('pub')" >/dev/null
+			-c "SELECT pglogical.drop_node('sub')" -c "DROP EXTENSION pglogical" >/dev/null
+		psql_q pub "$db" -c "SELECT pglogical.drop_node('pub')" -c "DROP EXTENSION pglogical" >/dev/null
 	else
 		psql_q sub "$db" -c "DROP SUBSCRIPTION bench_sub" 2>/dev/null
 	fi
-	wait_for pub postgres 30 "slot $slot dropped" \
-		"SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = '$slot'"
+	wait_for pub postgres 30 "slot $PAIR_SLOT dropped" \
+		"SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = '$PAIR_SLOT'"
+	PAIR_DB=''
 }
 
 # ---------------------------------------------------------------------------
 # Rounds
 # ---------------------------------------------------------------------------
-declare -A SECS=() ASECS=() CHECKS=() APCPU=() WSCPU=() NOTES=()
+workload_rows() {	# workload
+	case $1 in
+	bulk) printf '%s' "$BULK" ;;
+	*) printf '%s' "$K" ;;
+	esac
+}
+
+declare -A SECS=() ASECS=() CHECKS=() APCPU=() WSCPU=() NOTES=() ANON=() HWM=()
+record() {	# key round
+	SECS[$1]+="$RESULT_SECS "
+	ASECS[$1]+="$RESULT_APPLY_SECS "
+	APCPU[$1]+="$RESULT_APPLY_CPU "
+	WSCPU[$1]+="$RESULT_WS_CPU "
+	ANON[$1]+="$RESULT_ANON "
+	HWM[$1]+="$RESULT_HWM "
+	CHECKS[$1]+="${CHECKS[$1]:+; }r$2: $RESULT_CHECK"
+	[ -z "$RESULT_NOTE" ] || NOTES[$1]+="${NOTES[$1]:+; }r$2: $RESULT_NOTE"
+}
+say_run() {	# rows
+	note "  $(awk -v s="$RESULT_SECS" -v a="$RESULT_APPLY_SECS" -v k="$1" 'BEGIN {
+		printf "%.3f s, %.0f rows/s; first to last applied %s s", s, k / s, a;
+		if (a != "n/a" && a > 0) printf ", %.0f rows/s", k / a }'), apply CPU $RESULT_APPLY_CPU s, walsender CPU $RESULT_WS_CPU s, apply RssAnon peak $RESULT_ANON kB, VmHWM $RESULT_HWM kB, rows $RESULT_CHECK${RESULT_NOTE:+, $RESULT_NOTE}"
+}
+
 nvar=${#VARIANTS[@]}
 rounds_done=0
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -546,83 +705,135 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	fi
 	for ((i = 0; i < nvar; i++)); do
 		v=${VARIANTS[$(( (i + r - 1) % nvar ))]}
-		note "round $r/$ROUNDS: ${LABEL[$v]} ($K transactions)"
-		run_one "$v" "$r"
-		SECS[$v]+="$RESULT_SECS "
-		ASECS[$v]+="$RESULT_APPLY_SECS "
-		APCPU[$v]+="$RESULT_APPLY_CPU "
-		WSCPU[$v]+="$RESULT_WS_CPU "
-		CHECKS[$v]+="${CHECKS[$v]:+; }r$r: $RESULT_CHECK"
-		[ -z "$RESULT_NOTE" ] || NOTES[$v]+="${NOTES[$v]:+; }r$r: $RESULT_NOTE"
-		note "  $(awk -v s="$RESULT_SECS" -v k="$K" 'BEGIN { printf "%.3f s, %.0f txns/s", s, k / s }') (first to last applied: $RESULT_APPLY_SECS s), apply CPU $RESULT_APPLY_CPU s, walsender CPU $RESULT_WS_CPU s, rows $RESULT_CHECK${RESULT_NOTE:+, $RESULT_NOTE}"
+		setup_pair "$v" "$r"
+		for w in "${WORKLOADS[@]}"; do
+			rows=$(workload_rows "$w")
+			note "round $r/$ROUNDS: ${LABEL[$v]}, ${WLABEL[$w]} ($rows rows)"
+			catch_up "$w" "$rows" "${v}_${r}_$w"
+			record "$w,$v" "$r"
+			say_run "$rows"
+		done
+		drop_pair
 	done
 	rounds_done=$r
 done
 
+# The apply worker's memory over a large catch-up
+if [ "$RSS_ROWS" -gt 0 ]; then
+	for v in "${RSS_VARIANTS[@]}"; do
+		note "memory: ${LABEL[$v]}, bulk ($RSS_ROWS rows in one transaction)"
+		setup_pair "$v" rss
+		catch_up bulk "$RSS_ROWS" "${v}_rss"
+		record "rss,$v" rss
+		say_run "$RSS_ROWS"
+		drop_pair
+	done
+fi
+
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
-median() {	# numbers... ("n/a" ignored)
-	printf '%s\n' "$@" | grep -v '^n/a$' | sort -g | awk '{ a[NR] = $1 }
-		END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.3f", a[(NR + 1) / 2];
-		      else printf "%.3f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+median() { mm_median 3 "$@"; }
+rate() {	# rows seconds
+	awk -v s="$2" -v k="$1" 'BEGIN { if (s == "n/a" || s <= 0) print "n/a"; else printf "%.0f", k / s }'
 }
-rate() {	# seconds
-	awk -v s="$1" -v k="$K" 'BEGIN { if (s == "n/a" || s <= 0) print "n/a"; else printf "%.0f", k / s }'
-}
-declare -A MSECS=() MASECS=() RATE=() ARATE=() MAPCPU=() MWSCPU=()
-for v in "${VARIANTS[@]}"; do
-	# shellcheck disable=SC2086  # word splitting intended
-	MSECS[$v]=$(median ${SECS[$v]})
-	# shellcheck disable=SC2086
-	MASECS[$v]=$(median ${ASECS[$v]})
-	# shellcheck disable=SC2086
-	MAPCPU[$v]=$(median ${APCPU[$v]})
-	# shellcheck disable=SC2086
-	MWSCPU[$v]=$(median ${WSCPU[$v]})
-	RATE[$v]=$(rate "${MSECS[$v]}")
-	ARATE[$v]=$(rate "${MASECS[$v]}")
-done
 ratio() {	# value baseline
-	awk -v x="$1" -v b="$2" 'BEGIN { if (x == "n/a" || b == "n/a" || b == "") print "n/a"; else printf "%.2f", x / b }'
+	awk -v x="$1" -v b="$2" 'BEGIN { if (x == "n/a" || x == "" || b == "n/a" || b == "" || b == 0) print "n/a"; else printf "%.2f", x / b }'
+}
+mb() {	# kB
+	awk -v k="$1" 'BEGIN { if (k == "n/a" || k == "") print "n/a"; else printf "%.1f", k / 1024 }'
 }
 list() {	# words -> "w1, w2"
 	printf '%s' "${1% }" | sed 's/ /, /g'
 }
+declare -A MSECS=() MASECS=() RATE=() ARATE=() MAPCPU=() MWSCPU=() MANON=() MHWM=()
+for key in "${!SECS[@]}"; do
+	w=${key%%,*}
+	if [ "$w" = rss ]; then rows=$RSS_ROWS; else rows=$(workload_rows "$w"); fi
+	# shellcheck disable=SC2086  # word splitting intended
+	MSECS[$key]=$(median ${SECS[$key]})
+	# shellcheck disable=SC2086
+	MASECS[$key]=$(median ${ASECS[$key]})
+	# shellcheck disable=SC2086
+	MAPCPU[$key]=$(median ${APCPU[$key]})
+	# shellcheck disable=SC2086
+	MWSCPU[$key]=$(median ${WSCPU[$key]})
+	# shellcheck disable=SC2086
+	MANON[$key]=$(median ${ANON[$key]})
+	# shellcheck disable=SC2086
+	MHWM[$key]=$(median ${HWM[$key]})
+	RATE[$key]=$(rate "$rows" "${MSECS[$key]}")
+	ARATE[$key]=$(rate "$rows" "${MASECS[$key]}")
+done
 
-CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-printf '\n## Apply catch-up: replicated single-row transactions applied per second\n\n'
-printf -- '- machine: nproc=%s%s, %s, kernel %s\n' "$(nproc)" "${CPU_MODEL:+ ($CPU_MODEL)}" \
-	"$(awk '/^MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo)" "$(uname -r)"
+printf '\n## Apply catch-up: replicated rows applied per second\n\n'
+printf -- '- machine: %s\n' "$(mm_machine)"
 printf -- '- server: %s; pglogical %s\n' "$PG_VERSION" "$PGL_VERSION"
-printf -- '- both nodes: %s\n' "$(printf '%s; ' "${SETTINGS[@]}" | sed 's/; $//')"
-printf -- '- backlog: %s single-row transactions on the publisher while the subscription is disabled (pgbench -n -c %s -t %s, fixed seed; 70%% UPDATE of a random one of %s pre-populated ids, 30%% INSERT of a new id)\n' \
-	"$K" "$CLIENTS" "$PER_CLIENT" "$ROWS"
-printf -- '- seconds: from the enable until the subscriber has applied the backlog (origin polled every 100 ms; the end is the apply time of a marker transaction committed after the backlog, stamped on the subscriber); includes worker start and decoding on the publisher\n'
-printf -- '- %s round(s), variants interleaved (order rotated), fresh databases per run; median per variant\n\n' "$rounds_done"
+printf -- '- both nodes: %s\n' "$(printf '%s; ' "${MM_BENCH_SETTINGS[@]}" | sed 's/; $//')"
+printf -- '- backlogs, written on the publisher while the subscription is disabled (one CALL, fixed seed), on %s pre-populated rows: insert-only = %s single-row INSERT transactions of new ids; update-only = %s single-row UPDATE transactions of random pre-populated ids; bulk = one INSERT ... SELECT of %s new rows; 70/30 = %s single-row transactions, 70%% UPDATE, 30%% INSERT\n' \
+	"$ROWS" "$K" "$K" "$BULK" "$K"
+printf -- '- seconds: from the enable until the subscriber has applied the backlog (origin polled every 100 ms; the end is the apply time of a marker transaction committed after the backlog, stamped on the subscriber); includes worker start and decoding on the publisher. first-to-last: between the applies of a marker committed just before the backlog and one just after (no worker start-up); the targets are judged on it\n'
+printf -- '- %s round(s), each variant in a fresh pair of databases per round (order rotated each round), its workloads in turn (a new apply worker each); medians\n\n' "$rounds_done"
 
-printf '| variant | txns | seconds | txns/s | ratio vs stock pgoutput |\n'
-printf '|---|---:|---:|---:|---:|\n'
-for v in "${VARIANTS[@]}"; do
-	printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$v]}" "$K" "${MSECS[$v]}" "${RATE[$v]}" \
-		"$(ratio "${RATE[$v]}" "${RATE[a]:-}")"
+printf '| workload | variant | rows | seconds | first-to-last s | rows/s (first-to-last) | vs stock | vs pglogical | apply CPU µs/row | walsender CPU s | apply RssAnon peak MB | apply VmHWM MB |\n'
+printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+for w in "${WORKLOADS[@]}"; do
+	rows=$(workload_rows "$w")
+	for v in "${VARIANTS[@]}"; do
+		key=$w,$v
+		per=$(awk -v c="${MAPCPU[$key]}" -v k="$rows" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.1f", c / k * 1e6 }')
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${WLABEL[$w]}" "${LABEL[$v]}" \
+			"$rows" "${MSECS[$key]}" "${MASECS[$key]}" "${ARATE[$key]}" \
+			"$(ratio "${ARATE[$key]}" "${ARATE[$w,a]:-}")" "$(ratio "${ARATE[$key]}" "${ARATE[$w,d]:-}")" \
+			"$per" "${MWSCPU[$key]}" "$(mb "${MANON[$key]}")" "$(mb "${MHWM[$key]}")"
+	done
 done
 
-printf '\n| variant | seconds per round | first-to-last applied s (median) | txns/s first-to-last | ratio | apply worker CPU s | µs apply CPU per txn | CPU ratio vs stock | walsender CPU s | rows after catch-up |\n'
-printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n'
-for v in "${VARIANTS[@]}"; do
-	per=$(awk -v c="${MAPCPU[$v]}" -v k="$K" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.1f", c / k * 1e6 }')
-	if [[ ${CHECKS[$v]} =~ DIFFERENT|differ ]]; then
-		rows=${CHECKS[$v]}
-	else
-		rows="${CHECKS[$v]##*: } in all $rounds_done round(s)"
-	fi
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$v]}" "$(list "${SECS[$v]}")" \
-		"${MASECS[$v]}" "${ARATE[$v]}" "$(ratio "${ARATE[$v]}" "${ARATE[a]:-}")" \
-		"${MAPCPU[$v]}" "$per" "$(ratio "${MAPCPU[a]:-}" "${MAPCPU[$v]}")" "${MWSCPU[$v]}" "$rows"
+printf '\n| workload | variant | seconds per round | first-to-last s per round | rows/s from the enable | apply CPU s | CPU ratio stock/variant | rows after catch-up |\n'
+printf '|---|---|---|---|---:|---:|---:|---|\n'
+for w in "${WORKLOADS[@]}"; do
+	for v in "${VARIANTS[@]}"; do
+		key=$w,$v
+		if [[ ${CHECKS[$key]} =~ DIFFERENT|differ ]]; then
+			rowcheck=${CHECKS[$key]}
+		else
+			rowcheck="${CHECKS[$key]##*: } in all $rounds_done round(s)"
+		fi
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${WLABEL[$w]}" "${LABEL[$v]}" \
+			"$(list "${SECS[$key]}")" "$(list "${ASECS[$key]}")" "${RATE[$key]}" "${MAPCPU[$key]}" \
+			"$(ratio "${MAPCPU[$w,a]:-}" "${MAPCPU[$key]}")" "$rowcheck"
+	done
 done
-for v in "${VARIANTS[@]}"; do
-	[ -z "${NOTES[$v]:-}" ] || printf '\n%s: %s\n' "${LABEL[$v]}" "${NOTES[$v]}"
+for key in "${!NOTES[@]}"; do
+	printf '\n%s, %s: %s\n' "${WLABEL[${key%%,*}]:-memory run}" "${LABEL[${key#*,}]}" "${NOTES[$key]}"
 done
-printf '\n(first-to-last applied: between the subscriber'"'"'s apply of a marker transaction committed just before the backlog and one just after, i.e. without worker start-up. CPU = utime + stime, medians, of the apply worker on the subscriber and of the walsender on the publisher, both started by the enable; CPU ratio = stock apply CPU / variant apply CPU, the rate ratio an apply worker with a CPU of its own would see. %s CPUs shared by both servers and whatever else runs; load average at start %s, at end %s: with other load, wall-clock times vary far more than CPU times.)\n' \
+
+# targets: multimaster >= 0.9 x stock and >= pglogical, first-to-last
+if [[ " ${VARIANTS[*]} " == *" b "* ]]; then
+	printf '\nTargets (multimaster, first-to-last rows/s, medians of this run):\n'
+	for w in "${WORKLOADS[@]}"; do
+		t1=$(ratio "${ARATE[$w,b]:-n/a}" "${ARATE[$w,a]:-n/a}")
+		t2=$(ratio "${ARATE[$w,b]:-n/a}" "${ARATE[$w,d]:-n/a}")
+		printf -- '- %s: %s x stock (target >= 0.90: %s), %s x pglogical (target >= 1.00: %s)\n' "${WLABEL[$w]}" \
+			"$t1" "$(awk -v x="$t1" 'BEGIN { if (x == "n/a") print "not measured"; else print (x >= 0.9 ? "met" : "NOT met") }')" \
+			"$t2" "$(awk -v x="$t2" 'BEGIN { if (x == "n/a") print "not measured"; else print (x >= 1.0 ? "met" : "NOT met") }')"
+	done
+fi
+
+if [ "$RSS_ROWS" -gt 0 ]; then
+	printf '\n### Apply worker memory over a catch-up of %s rows in one transaction (and of the %s-row bulk runs)\n\n' "$RSS_ROWS" "$BULK"
+	printf '| variant | rows | first-to-last s | rows/s | apply RssAnon peak MB | apply VmHWM MB | rows after catch-up |\n'
+	printf '|---|---:|---:|---:|---:|---:|---|\n'
+	for v in "${RSS_VARIANTS[@]}"; do
+		if [ -n "${SECS[bulk,$v]:-}" ]; then
+			printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$v]}" "$BULK" "${MASECS[bulk,$v]}" \
+				"${ARATE[bulk,$v]}" "$(mb "${MANON[bulk,$v]}")" "$(mb "${MHWM[bulk,$v]}")" "${CHECKS[bulk,$v]##*: }"
+		fi
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$v]}" "$RSS_ROWS" "${MASECS[rss,$v]}" \
+			"${ARATE[rss,$v]}" "$(mb "${MANON[rss,$v]}")" "$(mb "${MHWM[rss,$v]}")" "${CHECKS[rss,$v]##*: }"
+	done
+	printf '\n(RssAnon: the apply worker'"'"'s private memory, read from /proc/PID/status every 100 ms during the catch-up, peak; VmHWM: the kernel'"'"'s peak of its whole resident set at the end of the catch-up, shared buffers it touched included (shared_buffers = 256MB), so it grows with the pages it writes, not with what it keeps.)\n'
+fi
+
+printf '\n(CPU = utime + stime, medians, of the apply worker on the subscriber and of the walsender on the publisher, both started by the enable; CPU ratio = stock apply CPU / variant apply CPU, the rate ratio an apply worker with a CPU of its own would see. %s CPUs shared by both servers and whatever else runs; load average at start %s, at end %s: with other load, wall-clock times vary far more than CPU times.)\n' \
 	"$(nproc)" "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -21,17 +21,26 @@
 # the trigger cost per row written estimated as
 # (1/TPS_variant - 1/TPS_none) / 12.
 #
+# Then a bulk write: one INSERT INTO mm SELECT ... FROM generate_series() of
+# MM_BENCH_BULK_ROWS (1000000) new rows, timed by psql (\timing, commit
+# included), in a fresh copy of each of MM_BENCH_BULK_VARIANTS ("none c")
+# per round, MM_BENCH_BULK_ROUNDS (3) rounds with the order rotated; the
+# median time, rows/s and WAL written per variant, and the ratio to no
+# trigger (the target: >= 0.8).
+#
 # As root: installs the missing Debian packages (postgresql-15,
 # postgresql-server-dev-15, make, gcc), builds a copy of the repository's
 # sources and installs the extension, then runs one throwaway server as the
 # `postgres` user under a fresh /tmp directory (loopback port, unix socket in
-# that directory), stopped on exit.  Takes about 9 x (seconds + 2) + 35 s:
-# under 4 minutes with the default 20 s.
+# that directory), stopped on exit.  Takes about 9 x (seconds + 2) + 35 s
+# for the pgbench part, plus about 1-2 minutes for the bulk part: about 6
+# minutes with the defaults on 2 busy cores.
 #
 # Environment: PG_CONFIG (the PostgreSQL 15 to build for and run, default
 # the Debian server's), MM_BENCH_ROUNDS (3), MM_BENCH_ROWS (30000), MM_BENCH_PORT
 # (first port tried, 55432), MM_BENCH_WARMUP (seconds of untimed warm-up,
-# 5), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1 (keep
+# 5), MM_BENCH_BULK_ROWS (1000000; 0 = no bulk part), MM_BENCH_BULK_ROUNDS
+# (3), MM_BENCH_BULK_VARIANTS ("none c"; also plpgsql), MM_BENCH_SKIP_BUILD=1 (use the installed extension), KEEP_TMP=1 (keep
 # the temp directory: server log, pgbench logs).
 set -euo pipefail
 
@@ -53,9 +62,18 @@ declare -A LABEL=(
 	[plpgsql]='(c) PL/pgSQL equivalent'
 )
 
+BULK_ROWS=${MM_BENCH_BULK_ROWS:-1000000}
+BULK_ROUNDS=${MM_BENCH_BULK_ROUNDS:-3}
+read -r -a BULK_VARIANTS <<<"${MM_BENCH_BULK_VARIANTS:-none c}"
+
 # warn, die, note: the ones of lib.sh (on stderr)
 mm_bench_args seconds "$DURATION" 3 30000
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "MM_BENCH_WARMUP must be a non-negative integer"
+[[ $BULK_ROWS =~ ^[0-9]+$ ]] || die "MM_BENCH_BULK_ROWS must be a non-negative integer"
+[[ $BULK_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MM_BENCH_BULK_ROUNDS must be a positive integer"
+for v in "${BULK_VARIANTS[@]}"; do
+	[ -n "${LABEL[$v]+x}" ] || die "unknown variant '$v' in MM_BENCH_BULK_VARIANTS (none c plpgsql)"
+done
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): installs packages and runs the server as 'postgres'"
 
 # set by mm_bench_server, read by its EXIT trap: none inherited
@@ -266,6 +284,44 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---------------------------------------------------------------------------
+# Bulk: one INSERT ... SELECT of BULK_ROWS new rows
+# ---------------------------------------------------------------------------
+declare -A BULK_MS=() BULK_WAL=()
+bulk_one() {	# variant tag
+	local v=$1 tag=$2 db=bulk_$1 lsn ms
+	psql_q postgres -c "CREATE DATABASE $db TEMPLATE tmpl_$v"
+	psql_q "$db" -c "SELECT count(*) FROM public.mm" -c "CHECKPOINT" >/dev/null
+	lsn=$(psql_q "$db" -c "SELECT pg_current_wal_insert_lsn()")
+	# psql's \timing: the statement and its commit, as the client sees them
+	printf '%s\n' '\timing on' "INSERT INTO public.mm (id, info, mod_time)
+		SELECT g, md5(g::text), now() FROM generate_series($((ROWS + 1)), $((ROWS + BULK_ROWS))) g;" \
+		>"$WORK/bulk.sql"
+	ms=$(as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d "$db" -f "$WORK/bulk.sql" |
+		awk '/^Time: / { print $2 }') || die "the bulk insert failed ($tag)"
+	[[ $ms =~ ^[0-9.]+$ ]] || die "no time for the bulk insert ($tag): $ms"
+	BULK_MS[$v]+="$ms "
+	BULK_WAL[$v]+="$(psql_q "$db" -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn')") "
+	[ "$(psql_q "$db" -c "SELECT count(*) FROM public.mm")" = $((ROWS + BULK_ROWS)) ] ||
+		die "the bulk insert did not write $BULK_ROWS rows ($tag)"
+	if [ "$v" != none ]; then
+		[ "$(psql_q "$db" -c "SELECT count(*) FROM public.mm WHERE id > $ROWS AND (mm_origin IS DISTINCT FROM 1 OR mm_version IS NULL)")" = 0 ] ||
+			die "variant $v left bulk rows without a version of node 1 ($tag)"
+	fi
+	psql_q postgres -c "DROP DATABASE $db WITH (FORCE)"
+	note "  $(awk -v ms="$ms" -v n="$BULK_ROWS" 'BEGIN { printf "%.0f ms, %.0f rows/s", ms, n / ms * 1000 }')"
+}
+if [ "$BULK_ROWS" -gt 0 ]; then
+	nbv=${#BULK_VARIANTS[@]}
+	for ((r = 1; r <= BULK_ROUNDS; r++)); do
+		for ((i = 0; i < nbv; i++)); do
+			v=${BULK_VARIANTS[$(( (i + r - 1) % nbv ))]}
+			note "bulk round $r/$BULK_ROUNDS: ${LABEL[$v]} (INSERT ... SELECT of $BULK_ROWS rows)"
+			bulk_one "$v" "bulk${r}_$v"
+		done
+	done
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 median() {	# numbers...
@@ -324,3 +380,34 @@ for v in "${VARIANTS[@]}"; do
 		"${TOMBS[$v]% }" "${STALE[$v]% }"
 done
 printf '\n(measured row writes = rows inserted + updated + deleted in mm per transaction, from pg_stat_user_tables: a missing key makes an UPDATE or DELETE write nothing.  Live rows older than their tombstone: an INSERT ... ON CONFLICT stamped its version before waiting for a concurrent DELETE of the same key; peers that apply the tombstone would drop that row.)\n'
+
+if [ "$BULK_ROWS" -gt 0 ]; then
+	printf '\n### One INSERT ... SELECT of %s rows\n\n' "$BULK_ROWS"
+	printf -- '- INSERT INTO mm (id, info, mod_time) SELECT g, md5(g::text), now() FROM generate_series(...): %s new rows in one statement and transaction, into a fresh copy of each template (%s rows); time from psql'"'"'s \\timing (commit included); %s round(s), order rotated; medians\n\n' \
+		"$BULK_ROWS" "$ROWS" "$BULK_ROUNDS"
+	printf '| variant | ms per round | median ms | rows/s | ratio vs no trigger | WAL MB |\n'
+	printf '|---|---|---:|---:|---:|---:|\n'
+	# shellcheck disable=SC2086  # word splitting intended
+	bulk_none=$(mm_median 1 ${BULK_MS[none]:-})
+	for v in "${BULK_VARIANTS[@]}"; do
+		# shellcheck disable=SC2086  # word splitting intended
+		m=$(mm_median 1 ${BULK_MS[$v]})
+		# shellcheck disable=SC2086
+		w=$(mm_median 0 ${BULK_WAL[$v]})
+		printf '| %s | %s | %s | %s | %s | %s |\n' "${LABEL[$v]}" "$(printf '%s' "${BULK_MS[$v]% }" | sed 's/ /, /g')" \
+			"$m" "$(awk -v m="$m" -v n="$BULK_ROWS" 'BEGIN { printf "%.0f", n / m * 1000 }')" \
+			"$(awk -v m="$m" -v b="$bulk_none" 'BEGIN { if (b == "n/a") print "n/a"; else printf "%.2f", b / m }')" \
+			"$(awk -v w="$w" 'BEGIN { printf "%.1f", w / 1048576 }')"
+	done
+fi
+
+printf '\nTargets: classic mix C trigger >= 0.95 x no trigger: %s (%s x)' \
+	"$(awk -v t="${MED[c]}" -v n="${MED[none]}" 'BEGIN { print (t / n >= 0.95) ? "met" : "NOT met" }')" \
+	"$(awk -v t="${MED[c]}" -v n="${MED[none]}" 'BEGIN { printf "%.3f", t / n }')"
+if [ "$BULK_ROWS" -gt 0 ] && [ -n "${BULK_MS[c]:-}" ] && [ -n "${BULK_MS[none]:-}" ]; then
+	# shellcheck disable=SC2086  # word splitting intended
+	bulk_ratio=$(awk -v m="$(mm_median 1 ${BULK_MS[c]})" -v b="$bulk_none" 'BEGIN { printf "%.2f", b / m }')
+	printf '; bulk INSERT ... SELECT >= 0.8 x no trigger: %s (%s x)' \
+		"$(awk -v x="$bulk_ratio" 'BEGIN { print (x >= 0.8) ? "met" : "NOT met" }')" "$bulk_ratio"
+fi
+printf '\n'
