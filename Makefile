@@ -59,6 +59,11 @@ include $(PGXS)
 # in the source directory; -I finds the TAP tests' helper modules
 # test/t/MMTest.pm and test/chaos/Chaos.pm (override: flags given on the
 # command line, e.g. PROVE_FLAGS=--verbose, are kept and these added).
+# PGXS tracks header dependencies only in a tree configured with
+# --enable-depend: every object depends on every header of src/, so that a
+# changed struct never leaves an object built against its old layout.
+$(OBJS): $(wildcard src/*.h)
+
 CONTRIB_TESTDB = multimaster_regression
 ISOLATION_TESTDB = multimaster_isolation
 override PROVE_FLAGS += -I test/t -I test/chaos
