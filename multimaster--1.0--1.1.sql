@@ -338,22 +338,11 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER "000_multimaster_resolve"', add_table.tbl);
 
     /*
-     * An UPDATE is shipped as the full new row, so values left unchanged
-     * out of line (TOAST) must be taken from the old row, which the WAL
-     * carries in full only with REPLICA IDENTITY FULL.  A replica identity
-     * belongs to each partition.
+     * No REPLICA IDENTITY FULL is needed for values stored out of line: an
+     * UPDATE is shipped as the full new row, and the trigger puts an
+     * out-of-line value the UPDATE left unchanged back into the new row,
+     * so that the WAL carries it (src/mm_trigger.c, inline_unchanged()).
      */
-    FOR m IN
-        SELECT c.oid
-          FROM multimaster._members(add_table.tbl) mb
-          JOIN pg_catalog.pg_class c ON c.oid = mb.relid
-         WHERE c.relreplident <> 'f'
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                          AND a.attlen = -1 AND a.attstorage IN ('x', 'e'))
-    LOOP
-        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', m.oid::regclass);
-    END LOOP;
 
     PERFORM multimaster._ensure_publication();
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
@@ -442,10 +431,7 @@ BEGIN
         END IF;
         -- the table, or each of its partitions (a new one included)
         FOR p IN
-            SELECT c.oid, c.relreplident,
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                              AND a.attlen = -1 AND a.attstorage IN ('x', 'e')) AS has_toast
+            SELECT c.oid, c.relreplident
               FROM multimaster._members(t.relid) m
               JOIN pg_catalog.pg_class c ON c.oid = m.relid
         LOOP
@@ -461,12 +447,7 @@ BEGIN
                 RAISE EXCEPTION 'multimaster table % needs REPLICA IDENTITY DEFAULT or FULL', p.oid::regclass
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           DETAIL = 'With USING INDEX a change of primary key is logged without the old key, and with NOTHING updates and deletes cannot be replicated.',
-                          HINT = 'Keep the replica identity multimaster.add_table() set, or run multimaster.remove_table_mesh() first.';
-            END IF;
-            IF p.has_toast AND p.relreplident <> 'f' THEN
-                -- a column stored out of line was added, or a partition:
-                -- ship complete rows
-                EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', p.oid::regclass);
+                          HINT = 'Set REPLICA IDENTITY DEFAULT (or FULL), or run multimaster.remove_table_mesh() first.';
             END IF;
         END LOOP;
         IF t.old_name IS DISTINCT FROM t.new_name THEN

@@ -5,8 +5,17 @@
 CREATE TABLE big (id int PRIMARY KEY, small text, doc text);
 ALTER TABLE big ALTER COLUMN doc SET STORAGE EXTERNAL;
 SELECT multimaster.add_table('big');
--- add_table makes the WAL carry the full old row for such tables
+-- no REPLICA IDENTITY FULL needed: the trigger carries such values itself
 SELECT relreplident FROM pg_class WHERE oid = 'big'::regclass;
+
+-- how many TOAST chunks a table's values take
+CREATE FUNCTION toast_chunks(tbl regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM %s',
+                   (SELECT reltoastrelid::regclass FROM pg_class WHERE oid = tbl)) INTO n;
+    RETURN n;
+END $$;
 
 -- output plugin: decode an UPDATE that leaves the 20 kB column alone
 DO $$
@@ -17,7 +26,7 @@ BEGIN
 END $$;
 SELECT 'init' FROM pg_create_logical_replication_slot('mm_toast', 'multimaster');
 INSERT INTO big SELECT 1, 's', string_agg(md5(i::text), '') FROM generate_series(1, 640) i;
-SELECT length(doc) FROM big;
+SELECT length(doc), toast_chunks('big') > 0 AS out_of_line FROM big;
 UPDATE big SET small = 's2' WHERE id = 1;
 -- messages: B(egin), R(elation), I(nsert), C(ommit) for each transaction;
 -- the UPDATE is shipped as an Insert carrying the whole 20 kB value
@@ -33,16 +42,38 @@ SELECT chr(get_byte(data, 0)) AS msg, length(data) > 20480 AS carries_doc
         'proto_version', '1', 'publication_names', 'multimaster')
  WHERE chr(get_byte(data, 0)) NOT IN ('B', 'C', 'R');
 
--- an ALTER TABLE cannot take the full old row away from such a table:
--- multimaster puts it back at once, so the value is still supplied
-ALTER TABLE big REPLICA IDENTITY DEFAULT;
-SELECT relreplident FROM pg_class WHERE oid = 'big'::regclass;
-UPDATE big SET small = 's3' WHERE id = 1;
+-- with REPLICA IDENTITY FULL, set by the user, the plugin takes the value
+-- from the old row, which the WAL then carries whole
 ALTER TABLE big REPLICA IDENTITY FULL;
+UPDATE big SET small = 's3' WHERE id = 1;
+ALTER TABLE big REPLICA IDENTITY DEFAULT;
 SELECT chr(get_byte(data, 0)) AS msg, length(data) > 20480 AS carries_doc
   FROM pg_logical_slot_get_binary_changes('mm_toast', NULL, NULL,
         'proto_version', '1', 'publication_names', 'multimaster')
  WHERE chr(get_byte(data, 0)) NOT IN ('B', 'C', 'R');
+
+-- a STORAGE MAIN value goes out of line too when the row cannot fit in a
+-- page otherwise (main_storage_value_out_of_line)
+CREATE TABLE main_big (id int PRIMARY KEY, n int, m text);
+ALTER TABLE main_big ALTER COLUMN m SET STORAGE MAIN;
+SELECT multimaster.add_table('main_big');
+SELECT relreplident FROM pg_class WHERE oid = 'main_big'::regclass;
+INSERT INTO main_big
+SELECT 1, 1, string_agg(substr(md5(i::text), 1, 1 + i % 31), '') FROM generate_series(1, 1200) i;
+SELECT length(m) > 9000 AS long, toast_chunks('main_big') > 0 AS out_of_line FROM main_big;
+SELECT toast_chunks('main_big') AS chunks_before \gset
+SELECT count(*) FROM pg_logical_slot_get_binary_changes('mm_toast', NULL, NULL,
+        'proto_version', '1', 'publication_names', 'multimaster');
+UPDATE main_big SET n = 2 WHERE id = 1;
+SELECT chr(get_byte(data, 0)) AS msg, length(data) > (SELECT length(m) FROM main_big) AS carries_m
+  FROM pg_logical_slot_get_binary_changes('mm_toast', NULL, NULL,
+        'proto_version', '1', 'publication_names', 'multimaster')
+ WHERE chr(get_byte(data, 0)) NOT IN ('B', 'C', 'R');
+-- the value is intact here, and took no more TOAST chunks than before
+SELECT md5(m) = (SELECT md5(string_agg(substr(md5(i::text), 1, 1 + i % 31), ''))
+                   FROM generate_series(1, 1200) i) AS intact,
+       toast_chunks('main_big') = :chunks_before AS same_chunks
+  FROM main_big;
 
 -- changes applied from a peer are not sent on (no loops)
 SELECT pg_replication_origin_session_setup('peer2');

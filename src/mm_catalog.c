@@ -598,6 +598,19 @@ partition_root(Relation rel)
 	return root;
 }
 
+/*
+ * Whether a value of this column can be stored out of line (TOAST): any
+ * variable-length column whose storage is not PLAIN.  EXTENDED and
+ * EXTERNAL values go out of line first, MAIN ones too when compressing in
+ * line is not enough for the row to fit in a page.
+ */
+static inline bool
+may_be_out_of_line(Form_pg_attribute att)
+{
+	return !att->attisdropped && att->attlen == -1 &&
+		att->attstorage != TYPSTORAGE_PLAIN;
+}
+
 static void
 build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 {
@@ -659,16 +672,13 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 	info->root_relid = root;
 	info->published = in_mesh_publication(root);
 	info->replident = rel->rd_rel->relreplident;
-	info->has_toastable = false;
+	info->n_toastable = 0;
+	info->toastable_attnums = MemoryContextAlloc(info->cxt,
+												 sizeof(AttrNumber) * Max(desc->natts, 1));
 	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->attlen == -1 &&
-			(att->attstorage == TYPSTORAGE_EXTENDED ||
-			 att->attstorage == TYPSTORAGE_EXTERNAL))
-			info->has_toastable = true;
-	}
+		if (may_be_out_of_line(TupleDescAttr(desc, i)))
+			info->toastable_attnums[info->n_toastable++] = i + 1;
+	info->has_toastable = info->n_toastable > 0;
 
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(info->cxt);
@@ -713,13 +723,6 @@ mm_check_local_write(const MMRelInfo *info)
 				 errmsg("multimaster table %s has REPLICA IDENTITY USING INDEX", info->table_name),
 				 errdetail("A change of primary key is then logged without the old key, so peers would keep the old row."),
 				 errhint("ALTER TABLE %s REPLICA IDENTITY DEFAULT (or FULL).", info->table_name)));
-	if (info->has_toastable && info->replident != REPLICA_IDENTITY_FULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("multimaster table %s has columns stored out of line but not REPLICA IDENTITY FULL",
-						info->table_name),
-				 errdetail("An UPDATE is shipped as the whole new row; values it left unchanged out of line are taken from the old row, which the WAL carries in full only with REPLICA IDENTITY FULL."),
-				 errhint("ALTER TABLE %s REPLICA IDENTITY FULL.", info->table_name)));
 }
 
 /*

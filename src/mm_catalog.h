@@ -80,6 +80,8 @@ typedef struct MMRelInfo
 	bool		published;		/* in publication multimaster (our plugin) */
 	char		replident;		/* pg_class.relreplident */
 	bool		has_toastable;	/* a column can be stored out of line */
+	int			n_toastable;	/* how many, and which (attnums): */
+	AttrNumber *toastable_attnums;	/* see inline_unchanged() */
 
 	char	   *table_ident;	/* "schema"."table" of root_relid: tombstone
 								 * identity */

@@ -22,11 +22,13 @@
  *	  overtakes its INSERT on another path is then not lost, as it would be
  *	  by the apply worker, which skips an UPDATE whose row is missing.  A
  *	  change of primary key is sent as DELETE of the old key plus INSERT.
- *	  Out-of-line values that the UPDATE left unchanged are not in the new
- *	  tuple; they are taken from the old tuple, which the WAL carries in
- *	  full with REPLICA IDENTITY FULL (add_table sets it on tables that have
- *	  such columns).  When the old value is not available either, the
- *	  change is sent as a plain UPDATE: never ship a value as NULL.
+ *	  Out-of-line values that the UPDATE left unchanged would not be in
+ *	  the new tuple: the trigger puts them back in line for a local UPDATE
+ *	  (mm_trigger.c, stamp()), so that they are.  On a table with REPLICA
+ *	  IDENTITY FULL it leaves them, and they are taken here from the old
+ *	  tuple, which the WAL then carries whole.  When neither has the value
+ *	  (an UPDATE written before the table was registered), the change is
+ *	  sent as a plain UPDATE: never ship a value as NULL.
  *	  Whether the key changed is decided on the completed row by the
  *	  primary key's own equality, as the trigger decides it: an unchanged
  *	  out-of-line key value, or 1.0 becoming 1.00, is not a new key.

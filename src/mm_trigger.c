@@ -28,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -79,12 +80,55 @@ pass_through(TriggerData *td)
 						   td->tg_newtuple : td->tg_trigtuple);
 }
 
+/*
+ * The tuple with version v written into its version columns.
+ *
+ * With inline_unchanged (a local UPDATE), also every value stored out of
+ * line that the UPDATE left as it was, put back in line.  An UPDATE is
+ * shipped as an INSERT of the whole new row (mm_output.c), but
+ * heap_update() keeps such a value's TOAST pointer and logs nothing of it,
+ * so the WAL's new tuple lacks it.  Fetched here (still compressed, if it
+ * was), the value is toasted anew with the row, and the WAL carries it.
+ * That costs a copy of the values that actually lie out of line, only in
+ * the rows that have them; REPLICA IDENTITY FULL, the other way to carry
+ * them, logs every old row of the table whole.  With FULL set by the user
+ * the plugin takes them from the old row, and nothing is done here.
+ */
 static HeapTuple
-stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v)
+stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v,
+	  bool inline_unchanged)
 {
-	int			cols[3];
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			fixed_cols[3];
+	Datum		fixed_values[3];
+	bool		fixed_nulls[3] = {false, false, false};
+	int		   *cols = fixed_cols;
+	Datum	   *values = fixed_values;
+	bool	   *nulls = fixed_nulls;
+	int			ncols = 3;
+
+	if (inline_unchanged && info->n_toastable > 0 &&
+		info->replident != REPLICA_IDENTITY_FULL)
+	{
+		int			i;
+
+		cols = palloc(sizeof(int) * (3 + info->n_toastable));
+		values = palloc(sizeof(Datum) * (3 + info->n_toastable));
+		nulls = palloc0(sizeof(bool) * (3 + info->n_toastable));
+		for (i = 0; i < info->n_toastable; i++)
+		{
+			AttrNumber	attnum = info->toastable_attnums[i];
+			bool		isnull;
+			Datum		d = heap_getattr(tuple, attnum, desc, &isnull);
+
+			if (!isnull && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d)))
+			{
+				cols[ncols] = attnum;
+				values[ncols] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(d)));
+				ncols++;
+			}
+		}
+	}
 
 	cols[0] = info->origin_attnum;
 	values[0] = Int32GetDatum(v->origin);
@@ -93,8 +137,7 @@ stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v)
 	cols[2] = info->generation_attnum;
 	values[2] = Int64GetDatum(v->generation);
 
-	return heap_modify_tuple_by_cols(tuple, RelationGetDescr(rel), 3,
-									 cols, values, nulls);
+	return heap_modify_tuple_by_cols(tuple, desc, ncols, cols, values, nulls);
 }
 
 static void newer_of_floor(const MMRelInfo *info, MMVersion *prev);
@@ -172,7 +215,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 			prev.isnull = true;
 			newer_of_floor(info, &prev);
 			mm_version_next(info, td->tg_trigslot, &prev, node, &next);
-			return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
+			return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, false));
 		}
 
 		existing = table_slot_create(rel, NULL);
@@ -204,7 +247,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		mm_keyref_init(&ref, &info->key, td->tg_trigslot);
 		newer_of_tombstone(info, &ref, &prev);
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
-		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next));
+		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, false));
 	}
 
 	mm_version_from_slot(td->tg_trigslot, info, &prev);
@@ -225,7 +268,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		}
 		else
 			mm_version_next(info, td->tg_newslot, &prev, node, &next);
-		return PointerGetDatum(stamp(td->tg_newtuple, rel, info, &next));
+		return PointerGetDatum(stamp(td->tg_newtuple, rel, info, &next, true));
 	}
 
 	/* DELETE: the tombstone's version goes past the row's and the key's */

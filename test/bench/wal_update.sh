@@ -9,26 +9,23 @@
 #
 #   small  those columns only: every value in line
 #   toast  plus big text holding 12000 random characters (STORAGE
-#          EXTERNAL, or MAIN in mm DEFAULT), so that it lies out of line
-#          (TOAST), and the UPDATE leaves it as it is
+#          EXTERNAL), so that it lies out of line (TOAST), and the UPDATE
+#          leaves it as it is
 #
 # and three variants, each in a fresh database:
 #
 #   stock      plain table, REPLICA IDENTITY DEFAULT, publication of it,
 #              slot with pgoutput
-#   mm FULL    multimaster.add_table('mm'): version columns, C trigger, and
-#              REPLICA IDENTITY FULL (add_table sets it on every table with a
-#              column that can lie out of line, so on both shapes); slot with
-#              the multimaster plugin, publication multimaster
-#   mm DEFAULT as mm FULL, but every text column STORAGE MAIN before
-#              add_table(), which then leaves REPLICA IDENTITY DEFAULT (it
-#              sets FULL only for EXTENDED and EXTERNAL columns, and the
-#              trigger refuses writes to a table that has such columns
-#              without FULL): what FULL costs, and what it buys (see below).
-#              A MAIN value still goes out of line when the row cannot be
-#              made to fit in a page otherwise (the toast shape's 12000
-#              characters do), so this is also the one way to get an
-#              out-of-line value into a DEFAULT multimaster table
+#   mm DEFAULT multimaster.add_table('mm'): version columns, C trigger,
+#              replica identity left DEFAULT; slot with the multimaster
+#              plugin, publication multimaster.  An UPDATE that leaves an
+#              out-of-line value unchanged gets it put back in line by the
+#              trigger, so the value is toasted anew and in the WAL
+#   mm FULL    the same, then ALTER TABLE ... REPLICA IDENTITY FULL by hand
+#              (what multimaster 1.0 and 1.1 before this change set on
+#              every table with a column that can lie out of line): the WAL
+#              carries every old row whole, and the plugin takes unchanged
+#              out-of-line values from there
 #
 # With the slot made, the rows in place and a CHECKPOINT, every row is
 # updated once (info and mod_time; id and big unchanged), one UPDATE per
@@ -40,13 +37,10 @@
 # subscriber, without its 25-byte XLogData header per message), with the
 # kind of row message shipped.
 #
-# Why DEFAULT is not safe for multimaster (src/mm_output.c, header): an
-# UPDATE is shipped as an INSERT of the whole new row, so that it is
-# applied even where it overtook the INSERT of its row; an out-of-line
-# value the UPDATE left unchanged is not in the new tuple and must be taken
-# from the old one, which the WAL carries only with REPLICA IDENTITY FULL.
-# Without it the plugin falls back to a plain UPDATE, which the apply
-# worker silently skips where the row is missing: the update is lost there.
+# Both multimaster variants ship every UPDATE as an INSERT of the whole
+# new row (src/mm_output.c), so that it is applied even where it overtook
+# the INSERT of its row; a plain UPDATE (U) in the table below would be a
+# bug: the apply worker skips one whose row is missing.
 #
 # As root: installs the missing Debian packages, builds a copy of the
 # sources and installs the extension for $PG_CONFIG, then runs one server
@@ -121,10 +115,7 @@ run_one() {	# shape variant
 	psql_q postgres -c "CREATE DATABASE $db"
 	psql_q "$db" -c "CREATE TABLE public.mm (id int PRIMARY KEY, info text, mod_time timestamp$cols)" \
 		-c "$UPDATE_PROC"
-	if [ "$v" = default ]; then
-		psql_q "$db" -c "ALTER TABLE public.mm ALTER COLUMN info SET STORAGE MAIN"
-		[ "$shape" != toast ] || psql_q "$db" -c "ALTER TABLE public.mm ALTER COLUMN big SET STORAGE MAIN"
-	elif [ "$shape" = toast ]; then
+	if [ "$shape" = toast ]; then
 		psql_q "$db" -c "ALTER TABLE public.mm ALTER COLUMN big SET STORAGE EXTERNAL"
 	fi
 	psql_q "$db" -c "INSERT INTO public.mm SELECT g, md5(g::text), now()$vals FROM generate_series(1, $n) g"
@@ -134,13 +125,14 @@ run_one() {	# shape variant
 	else
 		psql_q "$db" -c "CREATE EXTENSION multimaster" -c "SELECT multimaster.init_node(1, 'n1')" \
 			-c "SELECT multimaster.add_table('public.mm')" >/dev/null
+		[ "$v" != full ] || psql_q "$db" -c "ALTER TABLE public.mm REPLICA IDENTITY FULL"
 		plugin=multimaster pub=multimaster
 	fi
 	IDENT[$shape,$v]=$(psql_q "$db" -c "SELECT CASE relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'f' THEN 'FULL'
 		ELSE relreplident::text END FROM pg_class WHERE oid = 'public.mm'::regclass")
 	case $v in
 	stock|default) [ "${IDENT[$shape,$v]}" = DEFAULT ] || die "$db: replica identity ${IDENT[$shape,$v]}, not DEFAULT" ;;
-	full) [ "${IDENT[$shape,$v]}" = FULL ] || die "$db: add_table left replica identity ${IDENT[$shape,$v]}" ;;
+	full) [ "${IDENT[$shape,$v]}" = FULL ] || die "$db: replica identity ${IDENT[$shape,$v]}, not FULL" ;;
 	esac
 	if [ "$shape" = toast ]; then
 		# out of line and not compressed: the TOAST table holds them all
@@ -181,7 +173,7 @@ run_one() {	# shape variant
 }
 
 for shape in small toast; do
-	for v in stock full default; do
+	for v in stock default full; do
 		run_one "$shape" "$v"
 	done
 done
@@ -194,13 +186,11 @@ printf -- '- UPDATE mm SET info = md5(...), mod_time = now() WHERE id = i, one p
 printf '| row shape | variant | replica identity | WAL bytes per UPDATE | vs stock | wire bytes per UPDATE | row messages shipped | upsert shipping safe |\n'
 printf '|---|---|---|---:|---:|---:|---|---|\n'
 for shape in small toast; do
-	for v in stock full default; do
+	for v in stock default full; do
 		if [ "$v" = stock ]; then
 			safe='n/a (no upserts)'
 		elif [[ ${KIND[$shape,$v]} == *U* ]]; then
 			safe='NO: sent as a plain UPDATE'
-		elif [ "$v" = default ]; then
-			safe='yes, while every value stays in line'
 		else
 			safe=yes
 		fi
@@ -211,8 +201,8 @@ for shape in small toast; do
 done
 printf '\nWAL records per UPDATE (pg_waldump --stats=record; types of at least 1 byte per UPDATE: records per UPDATE, bytes per UPDATE):\n\n'
 for shape in small toast; do
-	for v in stock full default; do
+	for v in stock default full; do
 		printf -- '- %s, %s: %s\n' "$shape" "${LABEL[$v]}" "${RECS[$shape,$v]:-n/a}"
 	done
 done
-printf '\n(multimaster ships an UPDATE as an INSERT (I) of the whole new row, the old tuple never travels; with DEFAULT an UPDATE that left an out-of-line value unchanged cannot be completed and goes as a plain UPDATE (U), which a receiver missing the row skips without a word.)\n'
+printf '\n(multimaster ships an UPDATE as an INSERT (I) of the whole new row, the old tuple never travels; with DEFAULT the trigger puts an unchanged out-of-line value back into the new row, with FULL the plugin takes it from the old row, which the WAL then carries whole. A plain UPDATE (U) would mean a value could not be supplied.)\n'
