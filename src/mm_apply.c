@@ -868,13 +868,19 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	errinfo.origin = remote.origin;
 	errcallback.callback = apply_error_callback;
 	errcallback.arg = &errinfo;
-	errcallback.previous = error_context_stack;
-	if (stamp == NULL)			/* a local write needs no such context */
-		error_context_stack = &errcallback;
 
 	applying_relid = RelationGetRelid(rel);
 	PG_TRY();
 	{
+		/*
+		 * Pushed inside PG_TRY: PG_END_TRY puts back the context stack as
+		 * PG_TRY found it, so a context pushed before it would stay on the
+		 * stack, pointing into this frame, after we return.
+		 */
+		errcallback.previous = error_context_stack;
+		if (stamp == NULL)		/* a local write needs no such context */
+			error_context_stack = &errcallback;
+
 		for (;;)
 		{
 			MMFound		found;
@@ -974,8 +980,8 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	}
 	PG_FINALLY();
 	{
+		/* (the context stack is PG_TRY's to restore) */
 		applying_relid = save_applying;
-		error_context_stack = errcallback.previous;
 	}
 	PG_END_TRY();
 
