@@ -35,7 +35,7 @@ REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
 	tombstone_identity purge_keeps_order ordinary_statements \
 	alter_table_rules one_node_settings relcache_memory user_clock_bounds \
 	late_tombstone global_ids conflict_log_retention bulk_writes \
-	apply_error_context
+	apply_error_context drop_registered_table
 REGRESS_OPTS = --inputdir=.
 ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete \
 	apply_row_before_key

@@ -58,12 +58,15 @@ BEGIN
     END IF;
     -- a publication dropped by remove_node() comes back with what this
     -- node has registered, or its writes would silently stay here
-    FOR r IN SELECT t.relid FROM multimaster.tables t
+    FOR r IN SELECT n.nspname, c.relname
+               FROM multimaster.tables t
+               JOIN pg_catalog.pg_class c ON c.oid = t.relid::pg_catalog.oid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
                                   JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
                                  WHERE p.pubname = 'multimaster' AND pr.prrelid = t.relid)
     LOOP
-        EXECUTE pg_catalog.format('ALTER PUBLICATION multimaster ADD TABLE %s', r.relid::regclass);
+        EXECUTE pg_catalog.format('ALTER PUBLICATION multimaster ADD TABLE %I.%I', r.nspname, r.relname);
     END LOOP;
 END
 $fn$;
@@ -460,7 +463,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION multimaster._after_alter() IS
-  'Internal event trigger: after ALTER TABLE, ALTER SCHEMA and CREATE TABLE, refuses what would break a registered table or one of its partitions (primary key, version columns, the trigger, replica identity) and keeps replica identities and tombstone names right';
+  'Internal event trigger: after ALTER TABLE, ALTER SCHEMA and CREATE TABLE, refuses what would break a registered table or one of its partitions (primary key, version columns, the trigger, replica identity) and keeps tombstone names right';
 REVOKE ALL ON FUNCTION multimaster._after_alter() FROM PUBLIC;
 -- a partition created under a registered table is checked as it comes
 DROP EVENT TRIGGER multimaster_after_alter;
@@ -468,6 +471,48 @@ CREATE EVENT TRIGGER multimaster_after_alter ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA', 'DROP TRIGGER', 'ALTER TRIGGER', 'CREATE TABLE')
     EXECUTE FUNCTION multimaster._after_alter();
 ALTER EVENT TRIGGER multimaster_after_alter ENABLE ALWAYS;
+
+/*
+ * A registered table dropped here is forgotten here: multimaster.tables
+ * holds its OID, which a later table could get, and would then be taken
+ * for registered.  Peers that still have the table keep sending its
+ * changes, and their links into this node stop on them: say so.  SECURITY
+ * DEFINER, as _after_alter(): a table's owner may drop it.
+ */
+CREATE FUNCTION multimaster._after_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    d record;
+BEGIN
+    IF pg_catalog.to_regclass('multimaster.tables') IS NULL THEN
+        RETURN;     -- the extension itself is being dropped
+    END IF;
+    FOR d IN
+        DELETE FROM multimaster.tables t
+         USING pg_catalog.pg_event_trigger_dropped_objects() o
+         WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND o.objsubid = 0 AND t.relid::pg_catalog.oid = o.objid
+        RETURNING t.table_name
+    LOOP
+        RAISE WARNING 'dropped multimaster table %: it is no longer replicated here', d.table_name
+            USING DETAIL = 'Peers that still have it keep sending its changes; their links into this node stop at the first one.',
+                  HINT = 'Drop a replicated table on every node at once with multimaster.replicate_ddl(), or call multimaster.remove_table_mesh() before dropping it.';
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION multimaster._after_drop() IS
+  'Internal event trigger: after DROP, forgets the registered tables dropped (their OIDs could come back as other tables) and warns that peers still send their changes';
+REVOKE ALL ON FUNCTION multimaster._after_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER multimaster_after_drop ON sql_drop
+    EXECUTE FUNCTION multimaster._after_drop();
+ALTER EVENT TRIGGER multimaster_after_drop ENABLE ALWAYS;
+-- and those dropped before this version
+DELETE FROM multimaster.tables t
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.relid::pg_catalog.oid);
 
 /*
  * Schema changes made with replicate_ddl(), as applied on this node: which

@@ -55,5 +55,6 @@ RESET session_replication_role;
 SELECT pg_replication_origin_session_reset();
 SELECT count(*) AS rows, count(*) FILTER (WHERE id = 150) AS deleted_key_back FROM bulk_apply;
 
+SELECT multimaster.remove_table(t) FROM unnest('{bulk_old,bulk_new,bulk_apply}'::regclass[]) t;
 DROP TABLE bulk_old, bulk_new, bulk_apply;
 SELECT pg_replication_origin_drop('bulk_peer');
