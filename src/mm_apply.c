@@ -60,6 +60,7 @@
 #include "utils/snapmgr.h"
 
 #include "mm_apply.h"
+#include "mm_compat.h"
 #include "mm_conflict.h"
 #include "mm_tombstone.h"
 
@@ -168,8 +169,8 @@ apply_progress_write(const char *origin_name, TimestampTz now, bool deadlock)
 					Int64GetDatum((isnull ? 0 : DatumGetInt64(d)) + 1);
 				replace[Anum_progress_deadlocks - 1] = true;
 			}
-			simple_heap_update(rel, &tup->t_self,
-							   heap_modify_tuple(tup, desc, values, nulls, replace));
+			mm_heap_update_unindexed(rel, &tup->t_self,
+									 heap_modify_tuple(tup, desc, values, nulls, replace));
 			done = true;
 		}
 	}
@@ -312,7 +313,7 @@ mm_find_by_key(Relation rel, const MMRelInfo *info, LockTupleMode mode,
 	}
 
 	InitDirtySnapshot(snap);
-	scan = index_beginscan(rel, idxrel, &snap, n, 0);
+	scan = mm_index_beginscan(rel, idxrel, &snap, n, 0);
 
 retry:
 	found = false;
@@ -389,7 +390,7 @@ key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
 									   (FmgrInfo *) &col->eq, d);
 	}
 	InitDirtySnapshot(snap);
-	scan = index_beginscan(rel, idxrel, &snap, info->key.ncols, 0);
+	scan = mm_index_beginscan(rel, idxrel, &snap, info->key.ncols, 0);
 	index_rescan(scan, skey, info->key.ncols, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
@@ -472,15 +473,14 @@ exec_begin(MMExec *ex, Relation rel, const MMRelInfo *info)
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	rte->updatedCols = bms_copy(info->all_columns);
-	ExecInitRangeTable(estate, list_make1(rte));
+	mm_exec_init_range_table(estate, rte, bms_copy(info->all_columns));
 
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	estate->es_opened_result_relations = list_make1(rri);
 	estate->es_output_cid = GetCurrentCommandId(true);
 
 	ExecOpenIndices(rri, true);
-	EvalPlanQualInit(&ex->epq, estate, NULL, NIL, -1);
+	mm_epq_init(&ex->epq, estate);
 	AfterTriggerBeginQuery();
 
 	ex->estate = estate;
@@ -526,14 +526,14 @@ try_insert(MMExec *ex, TupleTableSlot *slot, Oid pk_index, bool fire_triggers)
 	if (rel->rd_rel->relispartition)
 		ExecPartitionCheck(rri, slot, estate, true);
 
-	if (!ExecCheckIndexConstraints(rri, slot, estate, &conflictTid, arbiter))
+	if (!mm_check_index_constraints(rri, slot, estate, &conflictTid, NULL, arbiter))
 		return false;
 
 	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 	table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, NULL,
 								   token);
-	recheck = ExecInsertIndexTuples(rri, slot, estate, false, true,
-									&specConflict, arbiter);
+	recheck = mm_insert_index_tuples(rri, slot, estate, true, &specConflict,
+									 arbiter);
 	table_tuple_complete_speculative(rel, slot, token, !specConflict);
 	SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 
@@ -569,7 +569,7 @@ typedef struct ApplyErrorInfo
  * which node, so that the operator can resolve it.
  */
 static void
-apply_error_callback(void *arg)
+mm_apply_error_callback(void *arg)
 {
 	ApplyErrorInfo *info = (ApplyErrorInfo *) arg;
 
@@ -603,8 +603,8 @@ check_secondary_unique(MMExec *ex, const MMRelInfo *info, TupleTableSlot *slot,
 		if (idx == NULL || !idx->rd_index->indisunique || idx->rd_index->indisprimary ||
 			!idx->rd_index->indimmediate || !idx->rd_index->indisvalid)
 			continue;
-		if (ExecCheckIndexConstraints(rri, slot, ex->estate, &conflict,
-									  list_make1_oid(RelationGetRelid(idx))))
+		if (mm_check_index_constraints(rri, slot, ex->estate, &conflict, self,
+									   list_make1_oid(RelationGetRelid(idx))))
 			continue;
 		if (self && ItemPointerEquals(&conflict, self))
 			continue;
@@ -681,7 +681,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	errinfo.table_name = info->table_name;
 	errinfo.ref = ref;
 	errinfo.origin = remote.origin;
-	errcallback.callback = apply_error_callback;
+	errcallback.callback = mm_apply_error_callback;
 	errcallback.arg = &errinfo;
 	errcallback.previous = error_context_stack;
 	if (stamp == NULL)			/* a local write needs no such context */

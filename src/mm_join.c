@@ -236,10 +236,10 @@ create_slot(MeshNode *pub, MeshNode *sub, List **undo)
 	return DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));
 }
 
-typedef struct JoinState
+typedef struct MMJoinState
 {
 	List	   *undo;
-} JoinState;
+} MMJoinState;
 
 /*
  * multimaster.join_mesh(peer_dsn text, node_name text) returns integer
@@ -253,7 +253,7 @@ mm_join_mesh(PG_FUNCTION_ARGS)
 				peer;
 	MeshNode   *nodes = NULL;
 	int			n = 0;
-	JoinState  *st = palloc0(sizeof(JoinState));
+	MMJoinState *st = palloc0(sizeof(MMJoinState));
 	MemoryContext ctx = CurrentMemoryContext;
 	int32		result;
 

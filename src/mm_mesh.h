@@ -19,6 +19,7 @@
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 
+#include "mm_compat.h"
 #include "mm_remote.h"
 
 /* names of the mesh's slots and subscriptions: multimaster_<publisher>_<subscriber> */
@@ -76,7 +77,7 @@ typedef struct MMUndo
 } MMUndo;
 
 extern void mm_add_undo(List **undo, MMRemote *r, int kind, const char *arg);
-extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx) pg_attribute_noreturn();
+pg_noreturn extern void mm_undo_fail(MMUndo *undo, MeshNode *nodes, int n, MemoryContext ctx);
 extern void mm_run_undo(List *undo);
 extern void mm_register_peer(MMRemote *on, int32 id, const char *name, int32 priority,
 							 const char *dsn);
