@@ -164,23 +164,48 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
 }
 
-# pgTAP from its Debian source package (the newest one apt knows: sid's),
-# built with PGXS against pg_config and installed beside that PostgreSQL.
+# pgTAP beside the PostgreSQL of pg_config.  First from its Debian source
+# package (the newest one apt knows: sid's, else the release's), built with
+# PGXS against that pg_config.  The mirror may list a source package whose
+# files it no longer serves; pgTAP is then taken from the release's binary
+# package postgresql-15-pgtap: it is SQL only (no shared library), and its
+# scripts install into any version (the build only drops functions older
+# servers lack).
 mm_pg_build_pgtap() {	# pg_config log
-	local pgc=$1 log=$2 dir tarball top
+	local pgc=$1 log=$2 dir tarball top codename ext
+	codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-bookworm}")
+	ext="$("$pgc" --sharedir)/extension"
 	dir=$(mktemp -d "$MM_PG_CACHE/pgtap.XXXXXX") || return
+	# apt fetches as its sandbox user _apt, who must be able to write here
+	chmod 777 "$dir"
 	mm_pg_say "fetching and building pgtap"
-	(cd "$dir" && timeout 900 apt-get source --download-only -q pgtap \
-		</dev/null >>"$log" 2>&1) ||
-		{ mm_pg_say "apt-get source pgtap failed (see $log)"; rm -rf "$dir"; return 1; }
-	tarball=$(ls "$dir"/pgtap_*.orig.tar.* 2>/dev/null | head -n 1)
-	[ -n "$tarball" ] || { mm_pg_say "no pgtap tarball"; rm -rf "$dir"; return 1; }
-	tar -C "$dir" -xf "$tarball" || { rm -rf "$dir"; return 1; }
-	top=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n 1)
-	{
-		make -C "$top" PG_CONFIG="$pgc" &&
-		make -C "$top" PG_CONFIG="$pgc" install
-	} </dev/null >>"$log" 2>&1 ||
-		{ mm_pg_say "pgtap build failed (see $log)"; rm -rf "$dir"; return 1; }
+	if mm_pg_fetch_src "$dir" "$log" pgtap || mm_pg_fetch_src "$dir" "$log" "pgtap/$codename"; then
+		tarball=$(ls "$dir"/pgtap_*.orig.tar.* 2>/dev/null | head -n 1)
+		tar -C "$dir" -xf "$tarball" || { rm -rf "$dir"; return 1; }
+		top=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+		{
+			make -C "$top" PG_CONFIG="$pgc" &&
+			make -C "$top" PG_CONFIG="$pgc" install
+		} </dev/null >>"$log" 2>&1 ||
+			{ mm_pg_say "pgtap build failed (see $log)"; rm -rf "$dir"; return 1; }
+	else
+		mm_pg_say "no pgtap source on the mirror: taking the SQL of postgresql-15-pgtap"
+		(cd "$dir" && timeout 900 apt-get download -q postgresql-15-pgtap \
+			</dev/null >>"$log" 2>&1) &&
+			dpkg-deb -x "$dir"/postgresql-15-pgtap_*.deb "$dir/root" &&
+			install -m 644 "$dir"/root/usr/share/postgresql/15/extension/pgtap* "$ext"/ ||
+			{ mm_pg_say "could not install pgtap (see $log)"; rm -rf "$dir"; return 1; }
+	fi
 	rm -rf "$dir"
+}
+
+# apt-get source --download-only of what into dir; fails (leaving dir
+# empty) when apt cannot fetch every file of it.
+mm_pg_fetch_src() {	# dir log what
+	if (cd "$1" && timeout 900 apt-get source --download-only -q "$3" </dev/null >>"$2" 2>&1) &&
+		ls "$1"/*.orig.tar.* >/dev/null 2>&1; then
+		return 0
+	fi
+	find "$1" -mindepth 1 -delete
+	return 1
 }
