@@ -19,17 +19,22 @@
 #     --without-icu and make -j$(nproc);
 #   - installs the server, contrib's citext (tombstone_identity's test uses
 #     it), the TAP modules (PostgreSQL::Test::Cluster), pg_regress and the
-#     isolation tester where PGXS looks for them (lib/pgxs/src/test/...);
+#     isolation tester where PGXS looks for them
+#     ($(pg_config --pkglibdir)/pgxs/src/test/...);
 #   - builds pgTAP from its Debian source package against that pg_config
-#     and installs it there too.
+#     and installs it there too (or, when the mirror does not serve that
+#     source, copies the SQL-only pgTAP of postgresql-15-pgtap).
+# The TAP modules of 17 and later take their directories from TESTDATADIR
+# and TESTLOGDIR (15's read TESTDIR).
 # Everything is built as root and left readable by all (the tests run the
 # servers as postgres).  A lock file keeps two runs from building at once;
 # a finished install is marked by the file .mm-complete in its prefix, and
 # any later call returns that install at once without touching the network.
 #
 # Environment: MM_PG_CACHE (default /var/cache/multimaster) is the cache
-# directory; the build log is $MM_PG_CACHE/pg-MAJOR-build.log.  A first
-# build of 18 takes about a quarter of an hour on 2 cores (see README).
+# directory; the build log is $MM_PG_CACHE/pg-MAJOR-build.log.  The first
+# build of 18.6 took 39 minutes on 2 cores shared with three other builds
+# (9.5 minutes of CPU), most of it make; later calls take no time.
 
 MM_PG_CACHE=${MM_PG_CACHE:-/var/cache/multimaster}
 MM_PG_BUILD_DEPS=(build-essential bison flex libreadline-dev zlib1g-dev
