@@ -492,7 +492,8 @@ sub link_name
 
 # Lines of $node's server log that show replication trouble: errors raised
 # while applying or sending changes, and logical replication workers that
-# exited with an error.
+# exited with an error (named "logical replication worker" up to 16, then
+# "logical replication apply worker", "... tablesync worker" and so on).
 sub replication_errors
 {
 	my ($node) = @_;
@@ -501,7 +502,7 @@ sub replication_errors
 	my @bad = grep {
 		/processing remote data|logical replication|\] multimaster_\d+_\d+ /
 	} @errors;
-	push @bad, ($log =~ /^(.*"logical replication worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
+	push @bad, ($log =~ /^(.*"logical replication [\w ]*worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
 	return @bad;
 }
 
