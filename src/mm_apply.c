@@ -200,29 +200,32 @@ write_apply_progress(TimestampTz now)
  * origin) aborts the failed transaction and records it in a new one,
  * without the replication origin, which must not advance past the
  * transaction that failed.
+ *
+ * The row is the one of the subscription's origin (pg_<subscription oid>,
+ * which multimaster.status reads), named from the worker's subscription
+ * rather than taken from the session's origin: from PostgreSQL 18 on, the
+ * apply worker drops its session origin before the error is reported.
+ * Table synchronization workers (relid set) are not counted.
  */
 static emit_log_hook_type prev_emit_log_hook = NULL;
-static RepOriginId deadlock_origin = InvalidRepOriginId;
+static Oid	deadlock_subid = InvalidOid;
 
 static void
 record_deadlock_at_exit(int code, Datum arg)
 {
-	RepOriginId origin = deadlock_origin;
+	Oid			subid = deadlock_subid;
 
-	if (origin == InvalidRepOriginId)
+	if (!OidIsValid(subid))
 		return;
-	deadlock_origin = InvalidRepOriginId;
+	deadlock_subid = InvalidOid;
 	AbortOutOfAnyTransaction();
 	replorigin_session_origin = InvalidRepOriginId;
 	replorigin_session_origin_lsn = InvalidXLogRecPtr;
 	replorigin_session_origin_timestamp = 0;
 	PG_TRY();
 	{
-		char	   *origin_name;
-
 		StartTransactionCommand();
-		if (replorigin_by_oid(origin, true, &origin_name))
-			apply_progress_write(origin_name, 0, true);
+		apply_progress_write(psprintf("pg_%u", subid), 0, true);
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
@@ -239,10 +242,10 @@ static void
 apply_emit_log_hook(ErrorData *edata)
 {
 	if (edata->elevel >= ERROR && edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED &&
-		MyLogicalRepWorker != NULL && replorigin_session_origin != InvalidRepOriginId &&
-		deadlock_origin == InvalidRepOriginId)
+		MyLogicalRepWorker != NULL && OidIsValid(MyLogicalRepWorker->subid) &&
+		!OidIsValid(MyLogicalRepWorker->relid) && !OidIsValid(deadlock_subid))
 	{
-		deadlock_origin = replorigin_session_origin;
+		deadlock_subid = MyLogicalRepWorker->subid;
 		before_shmem_exit(record_deadlock_at_exit, (Datum) 0);
 	}
 	if (prev_emit_log_hook)

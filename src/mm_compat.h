@@ -39,7 +39,7 @@
 /*
  * The old and new tuples of a decoded change.  Up to 16 they are
  * ReorderBufferTupleBuf (a HeapTupleData header followed by the data);
- * 17 made them plain HeapTuples (commit "Remove ReorderBufferTupleBuf").
+ * 17 removed that struct and made them plain HeapTuples.
  * MMChangeTuple is the type of change->data.tp.newtuple/oldtuple,
  * mm_change_tuple_heap() the HeapTuple inside one, and
  * mm_change_tuple_make() wraps a HeapTuple built by the plugin so that it
