@@ -282,13 +282,15 @@ sub add_table_mesh
 # wait_mesh_ready(@nodes): polls until every node has N-1 enabled
 # multimaster_% subscriptions, each with a running apply worker, and every
 # subscribed table is in state ready ('r').  Returns true, or false after
-# printing dump_state().  Emits no assertion.
+# printing dump_state().  Emits no assertion.  (From PostgreSQL 16 on,
+# parallel apply workers also show with relid NULL: subscriptions are
+# counted, not rows.)
 sub wait_mesh_ready
 {
 	my (@nodes) = @_;
 	my $peers = @nodes - 1;
 	my $q = qq{
-SELECT count(*) = $peers
+SELECT count(DISTINCT s.oid) = $peers
        AND bool_and(s.subenabled AND w.pid IS NOT NULL)
        AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r
                          JOIN pg_subscription s2 ON s2.oid = r.srsubid
@@ -494,6 +496,10 @@ sub link_name
 # while applying or sending changes, and logical replication workers that
 # exited with an error (named "logical replication worker" up to 16, then
 # "logical replication apply worker", "... tablesync worker" and so on).
+# A worker stopped on purpose (ALTER SUBSCRIPTION ... DISABLE, DROP
+# SUBSCRIPTION) is not trouble: from PostgreSQL 16 on, a parallel apply
+# worker so stopped logs "terminating logical replication worker due to
+# administrator command" and exits with code 1.
 sub replication_errors
 {
 	my ($node) = @_;
@@ -502,7 +508,10 @@ sub replication_errors
 	my @bad = grep {
 		/processing remote data|logical replication|\] multimaster_\d+_\d+ /
 	} @errors;
-	push @bad, ($log =~ /^(.*"logical replication [\w ]*worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
+	my %stopped = map { $_ => 1 }
+	  ($log =~ /\[(\d+)\] (?:\S+ )?FATAL:  terminating logical replication worker due to administrator command/g);
+	push @bad, grep { !(/\(PID (\d+)\)/ && $stopped{$1}) }
+	  ($log =~ /^(.*"logical replication [\w ]*worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
 	return @bad;
 }
 
