@@ -42,12 +42,27 @@ MM_PG_BUILD_DEPS=(build-essential bison flex libreadline-dev zlib1g-dev
 
 mm_pg_say() { printf 'pg-build: %s\n' "$*" >&2; }
 
+# Prints the first of the paths given that exists (a glob's first match);
+# fails when none does (an unmatched glob stays as written).
+mm_pg_first() {	# path...
+	local f
+	for f in "$@"; do
+		if [ -e "$f" ]; then
+			printf '%s\n' "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # Prints the pg_config of the newest finished install of major in the
 # cache; fails when there is none.
 mm_pg_cached() {	# major
 	local d best=
 	for d in "$MM_PG_CACHE/pg-$1".*; do
-		[ -f "$d/.mm-complete" ] && [ -x "$d/bin/pg_config" ] || continue
+		if [ ! -f "$d/.mm-complete" ] || [ ! -x "$d/bin/pg_config" ]; then
+			continue
+		fi
 		if [ -z "$best" ] ||
 			[ "$(printf '%s\n%s\n' "$best" "$d" | sort -V | tail -n 1)" = "$d" ]; then
 			best=$d
@@ -111,15 +126,15 @@ mm_pg_build_locked() {	# major
 	(cd "$src" && timeout 900 apt-get source --download-only -q "postgresql-$major" \
 		</dev/null >>"$log" 2>&1) ||
 		{ mm_pg_say "apt-get source postgresql-$major failed (see $log)"; exit 1; }
-	dsc=$(ls "$src"/postgresql-"$major"_*.dsc 2>/dev/null | head -n 1)
-	[ -n "$dsc" ] || { mm_pg_say "no .dsc for postgresql-$major"; exit 1; }
+	dsc=$(mm_pg_first "$src"/postgresql-"$major"_*.dsc) ||
+		{ mm_pg_say "no .dsc for postgresql-$major"; exit 1; }
 	# postgresql-18_18.1-1.dsc -> 18.1 (the upstream version: the tarball's).
 	version=$(basename "$dsc" .dsc)
 	version=${version#postgresql-"$major"_}
 	version=${version%%-*}
 	version=${version#*:}
-	tarball=$(ls "$src"/postgresql-"$major"_"$version".orig.tar.* 2>/dev/null | head -n 1)
-	[ -n "$tarball" ] || { mm_pg_say "no upstream tarball in $src"; exit 1; }
+	tarball=$(mm_pg_first "$src"/postgresql-"$major"_"$version".orig.tar.*) ||
+		{ mm_pg_say "no upstream tarball in $src"; exit 1; }
 	tar -C "$src" -xf "$tarball" || exit
 	top="$src/postgresql-$version"
 	[ -x "$top/configure" ] || { mm_pg_say "no configure in $top"; exit 1; }
@@ -185,8 +200,11 @@ mm_pg_build_pgtap() {	# pg_config log
 	chmod 777 "$dir"
 	mm_pg_say "fetching and building pgtap"
 	if mm_pg_fetch_src "$dir" "$log" pgtap || mm_pg_fetch_src "$dir" "$log" "pgtap/$codename"; then
-		tarball=$(ls "$dir"/pgtap_*.orig.tar.* 2>/dev/null | head -n 1)
-		tar -C "$dir" -xf "$tarball" || { rm -rf "$dir"; return 1; }
+		if ! tarball=$(mm_pg_first "$dir"/pgtap_*.orig.tar.*) ||
+			! tar -C "$dir" -xf "$tarball"; then
+			rm -rf "$dir"
+			return 1
+		fi
 		top=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n 1)
 		{
 			make -C "$top" PG_CONFIG="$pgc" &&
@@ -195,11 +213,14 @@ mm_pg_build_pgtap() {	# pg_config log
 			{ mm_pg_say "pgtap build failed (see $log)"; rm -rf "$dir"; return 1; }
 	else
 		mm_pg_say "no pgtap source on the mirror: taking the SQL of postgresql-15-pgtap"
-		(cd "$dir" && timeout 900 apt-get download -q postgresql-15-pgtap \
-			</dev/null >>"$log" 2>&1) &&
-			dpkg-deb -x "$dir"/postgresql-15-pgtap_*.deb "$dir/root" &&
-			install -m 644 "$dir"/root/usr/share/postgresql/15/extension/pgtap* "$ext"/ ||
-			{ mm_pg_say "could not install pgtap (see $log)"; rm -rf "$dir"; return 1; }
+		if ! (cd "$dir" && timeout 900 apt-get download -q postgresql-15-pgtap \
+			</dev/null >>"$log" 2>&1) ||
+			! dpkg-deb -x "$(mm_pg_first "$dir"/postgresql-15-pgtap_*.deb)" "$dir/root" ||
+			! install -m 644 "$dir"/root/usr/share/postgresql/15/extension/pgtap* "$ext"/; then
+			mm_pg_say "could not install pgtap (see $log)"
+			rm -rf "$dir"
+			return 1
+		fi
 	fi
 	rm -rf "$dir"
 }
@@ -208,7 +229,7 @@ mm_pg_build_pgtap() {	# pg_config log
 # empty) when apt cannot fetch every file of it.
 mm_pg_fetch_src() {	# dir log what
 	if (cd "$1" && timeout 900 apt-get source --download-only -q "$3" </dev/null >>"$2" 2>&1) &&
-		ls "$1"/*.orig.tar.* >/dev/null 2>&1; then
+		mm_pg_first "$1"/*.orig.tar.* >/dev/null; then
 		return 0
 	fi
 	find "$1" -mindepth 1 -delete
