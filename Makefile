@@ -1,4 +1,4 @@
-# multimaster: active-active replication for PostgreSQL 15 (PGXS build)
+# multimaster: active-active replication for PostgreSQL 15 and 18 (PGXS build)
 
 EXTENSION = multimaster
 MODULE_big = multimaster

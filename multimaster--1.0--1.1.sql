@@ -196,8 +196,14 @@ SELECT n.node_id,
   JOIN pg_catalog.pg_database d ON d.oid = s.subdbid AND d.datname = pg_catalog.current_database()
   CROSS JOIN LATERAL multimaster._link_parts(s.subname) l
   LEFT JOIN multimaster.nodes n ON n.node_id = l.publisher
-  LEFT JOIN pg_catalog.pg_stat_subscription st
-         ON st.subid = s.oid AND st.relid IS NULL
+  -- the apply worker: from PostgreSQL 16 on, parallel apply workers of a
+  -- streamed transaction are listed too (relid NULL as well), without a
+  -- received_lsn; taking one row keeps one row per peer on every version
+  LEFT JOIN LATERAL (SELECT w.pid, w.received_lsn
+                       FROM pg_catalog.pg_stat_subscription w
+                      WHERE w.subid = s.oid AND w.relid IS NULL
+                      ORDER BY w.received_lsn IS NULL, w.pid
+                      LIMIT 1) st ON true
   LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid
   LEFT JOIN pg_catalog.pg_replication_origin_status o
          ON o.external_id = 'pg_' || s.oid

@@ -62,6 +62,7 @@
 #include "utils/snapmgr.h"
 
 #include "mm_apply.h"
+#include "mm_compat.h"
 #include "mm_conflict.h"
 #include "mm_tombstone.h"
 
@@ -177,8 +178,8 @@ apply_progress_write(const char *origin_name, TimestampTz now, bool deadlock)
 					Int64GetDatum((isnull ? 0 : DatumGetInt64(d)) + 1);
 				replace[Anum_progress_deadlocks - 1] = true;
 			}
-			simple_heap_update(rel, &tup->t_self,
-							   heap_modify_tuple(tup, desc, values, nulls, replace));
+			mm_heap_update_unindexed(rel, &tup->t_self,
+									 heap_modify_tuple(tup, desc, values, nulls, replace));
 			done = true;
 		}
 	}
@@ -208,29 +209,32 @@ write_apply_progress(TimestampTz now)
  * origin) aborts the failed transaction and records it in a new one,
  * without the replication origin, which must not advance past the
  * transaction that failed.
+ *
+ * The row is the one of the subscription's origin (pg_<subscription oid>,
+ * which multimaster.status reads), named from the worker's subscription
+ * rather than taken from the session's origin: from PostgreSQL 18 on, the
+ * apply worker drops its session origin before the error is reported.
+ * Table synchronization workers (relid set) are not counted.
  */
 static emit_log_hook_type prev_emit_log_hook = NULL;
-static RepOriginId deadlock_origin = InvalidRepOriginId;
+static Oid	deadlock_subid = InvalidOid;
 
 static void
 record_deadlock_at_exit(int code, Datum arg)
 {
-	RepOriginId origin = deadlock_origin;
+	Oid			subid = deadlock_subid;
 
-	if (origin == InvalidRepOriginId)
+	if (!OidIsValid(subid))
 		return;
-	deadlock_origin = InvalidRepOriginId;
+	deadlock_subid = InvalidOid;
 	AbortOutOfAnyTransaction();
 	replorigin_session_origin = InvalidRepOriginId;
 	replorigin_session_origin_lsn = InvalidXLogRecPtr;
 	replorigin_session_origin_timestamp = 0;
 	PG_TRY();
 	{
-		char	   *origin_name;
-
 		StartTransactionCommand();
-		if (replorigin_by_oid(origin, true, &origin_name))
-			apply_progress_write(origin_name, 0, true);
+		apply_progress_write(psprintf("pg_%u", subid), 0, true);
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
@@ -247,10 +251,10 @@ static void
 apply_emit_log_hook(ErrorData *edata)
 {
 	if (edata->elevel >= ERROR && edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED &&
-		MyLogicalRepWorker != NULL && replorigin_session_origin != InvalidRepOriginId &&
-		deadlock_origin == InvalidRepOriginId)
+		MyLogicalRepWorker != NULL && OidIsValid(MyLogicalRepWorker->subid) &&
+		!OidIsValid(MyLogicalRepWorker->relid) && !OidIsValid(deadlock_subid))
 	{
-		deadlock_origin = replorigin_session_origin;
+		deadlock_subid = MyLogicalRepWorker->subid;
 		before_shmem_exit(record_deadlock_at_exit, (Datum) 0);
 	}
 	if (prev_emit_log_hook)
@@ -328,7 +332,7 @@ mm_find_by_key(Relation rel, const MMRelInfo *info, LockTupleMode mode,
 
 	key_scankeys(info, searchslot, skey);
 	InitDirtySnapshot(snap);
-	scan = index_beginscan(rel, idxrel, &snap, n, 0);
+	scan = mm_index_beginscan(rel, idxrel, &snap, n, 0);
 
 retry:
 	found = false;
@@ -394,7 +398,7 @@ key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
 
 	key_scankeys(info, keyslot, skey);
 	InitDirtySnapshot(snap);
-	scan = index_beginscan(rel, idxrel, &snap, info->key.ncols, 0);
+	scan = mm_index_beginscan(rel, idxrel, &snap, info->key.ncols, 0);
 	index_rescan(scan, skey, info->key.ncols, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
@@ -522,14 +526,13 @@ exec_build(MMExec *ex, Relation rel, const MMRelInfo *info)
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	rte->updatedCols = bms_copy(info->all_columns);
-	ExecInitRangeTable(estate, list_make1(rte));
+	mm_exec_init_range_table(estate, rte, bms_copy(info->all_columns));
 
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	estate->es_opened_result_relations = list_make1(rri);
 
 	ExecOpenIndices(rri, true);
-	EvalPlanQualInit(&ex->epq, estate, NULL, NIL, -1);
+	mm_epq_init(&ex->epq, estate);
 
 	ex->estate = estate;
 	ex->rri = rri;
@@ -706,14 +709,14 @@ try_insert(MMExec *ex, TupleTableSlot *slot, Oid pk_index, bool fire_triggers)
 	if (rel->rd_rel->relispartition)
 		ExecPartitionCheck(rri, slot, estate, true);
 
-	if (!ExecCheckIndexConstraints(rri, slot, estate, &conflictTid, arbiter))
+	if (!mm_check_index_constraints(rri, slot, estate, &conflictTid, NULL, arbiter))
 		return false;
 
 	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 	table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, NULL,
 								   token);
-	recheck = ExecInsertIndexTuples(rri, slot, estate, false, true,
-									&specConflict, arbiter);
+	recheck = mm_insert_index_tuples(rri, slot, estate, true, &specConflict,
+									 arbiter);
 	table_tuple_complete_speculative(rel, slot, token, !specConflict);
 	SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 
@@ -749,7 +752,7 @@ typedef struct ApplyErrorInfo
  * which node, so that the operator can resolve it.
  */
 static void
-apply_error_callback(void *arg)
+mm_apply_error_callback(void *arg)
 {
 	ApplyErrorInfo *info = (ApplyErrorInfo *) arg;
 
@@ -783,8 +786,8 @@ check_secondary_unique(MMExec *ex, const MMRelInfo *info, TupleTableSlot *slot,
 		if (idx == NULL || !idx->rd_index->indisunique || idx->rd_index->indisprimary ||
 			!idx->rd_index->indimmediate || !idx->rd_index->indisvalid)
 			continue;
-		if (ExecCheckIndexConstraints(rri, slot, ex->estate, &conflict,
-									  list_make1_oid(RelationGetRelid(idx))))
+		if (mm_check_index_constraints(rri, slot, ex->estate, &conflict, self,
+									   list_make1_oid(RelationGetRelid(idx))))
 			continue;
 		if (self && ItemPointerEquals(&conflict, self))
 			continue;
@@ -866,7 +869,7 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 	errinfo.table_name = info->table_name;
 	errinfo.ref = ref;
 	errinfo.origin = remote.origin;
-	errcallback.callback = apply_error_callback;
+	errcallback.callback = mm_apply_error_callback;
 	errcallback.arg = &errinfo;
 
 	applying_relid = RelationGetRelid(rel);

@@ -55,6 +55,7 @@
 #include "utils/syscache.h"
 
 #include "mm_catalog.h"
+#include "mm_compat.h"
 
 typedef struct MMNodeEntry
 {
@@ -479,7 +480,7 @@ load_floor(MMRelInfo *info)
 static Oid
 resolving_key(Relation rel)
 {
-	Oid			pk_index = RelationGetPrimaryKeyIndex(rel);
+	Oid			pk_index = mm_primary_key_index(rel);
 	HeapTuple	tup;
 	Form_pg_index idx;
 	int			i;

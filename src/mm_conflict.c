@@ -15,6 +15,12 @@
  * commit or roll back together.  This is the one place that uses SPI:
  * conflicts are rare, and the plan is prepared once per backend.
  *
+ * The log is written as the owner of the extension's tables, not as the
+ * current user: from PostgreSQL 16 on, the apply worker applies a table's
+ * changes as the table's owner (subscriptions without run_as_owner), who
+ * has no right on multimaster.conflicts, and an error there would stop the
+ * link for good.
+ *
  * IDENTIFICATION
  *		src/mm_conflict.c
  *
@@ -22,10 +28,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/syscache.h"
 
 #include "mm_conflict.h"
 #include "mm_purge.h"
@@ -46,6 +56,21 @@ mm_is_conflict(const MMVersion *remote, const MMVersion *local, bool remote_wins
 		return false;			/* one node's writes are ordered */
 	return remote_wins ? remote->generation <= local->generation
 		: remote->generation >= local->generation;
+}
+
+/* The owner of the conflict log table: the role that owns the extension's. */
+static Oid
+log_owner(void)
+{
+	Oid			relid = mm_catalog_relid("conflicts", false);
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
 }
 
 static char *
@@ -85,6 +110,8 @@ mm_log_conflict(const char *table_name, const char *key,
 	char		nulls[LOG_NARGS];
 	int			rc;
 	int			counted;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!mm_log_conflicts)
 		return;
@@ -118,6 +145,15 @@ mm_log_conflict(const char *table_name, const char *key,
 	}
 
 	mm_purge_worker_ensure();
+
+	/*
+	 * As the log's owner, in a restricted context (no SET ROLE and the like
+	 * from whatever the statement might fire).  An error ends the
+	 * transaction, whose abort restores the user.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(log_owner(), save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -166,4 +202,5 @@ mm_log_conflict(const char *table_name, const char *key,
 		elog(ERROR, "could not log conflict: %s", SPI_result_code_string(rc));
 
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -58,6 +58,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "mm_compat.h"
 #include "mm_key.h"
 
 /* advisory lock class of key locks; user advisory locks use 1 and 2 */
@@ -734,7 +735,7 @@ row_key(FunctionCallInfo fcinfo)
 					 errdetail("The key is found through the primary key of the row's table."),
 					 errhint("Pass the table's whole row, as in f(t) FROM tbl t.")));
 		rel = relation_open(relid, AccessShareLock);
-		pk_index = RelationGetPrimaryKeyIndex(rel);
+		pk_index = mm_primary_key_index(rel);
 		if (!OidIsValid(pk_index))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

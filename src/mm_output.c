@@ -55,6 +55,7 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 
+#include "mm_compat.h"
 #include "mm_key.h"
 #include "mm_names.h"
 
@@ -123,15 +124,6 @@ is_versioned(Relation relation)
 			found++;
 	}
 	return found == 3;
-}
-
-static ReorderBufferTupleBuf *
-make_tuplebuf(HeapTuple tuple)
-{
-	ReorderBufferTupleBuf *buf = palloc0(sizeof(ReorderBufferTupleBuf));
-
-	buf->tuple = *tuple;
-	return buf;
 }
 
 /*
@@ -233,7 +225,7 @@ output_key(Relation relation)
 	entry->key.ncols = 0;
 	entry->key.cols = NULL;
 	entry->valid = true;
-	pk_index = RelationGetPrimaryKeyIndex(relation);
+	pk_index = mm_primary_key_index(relation);
 	if (OidIsValid(pk_index))
 		mm_key_build(&entry->key, relation, pk_index, false, entry->cxt);
 	return &entry->key;
@@ -269,9 +261,10 @@ ship_change(LogicalDecodeChangeCB cb, LogicalDecodingContext *ctx,
 			ReorderBufferTXN *txn, Relation relation,
 			ReorderBufferChange *change)
 {
-	ReorderBufferTupleBuf *oldbuf = change->data.tp.oldtuple;
-	ReorderBufferTupleBuf *newbuf = change->data.tp.newtuple;
-	HeapTuple	oldtup = oldbuf ? &oldbuf->tuple : NULL;
+	MMChangeTuple oldbuf = change->data.tp.oldtuple;
+	MMChangeTuple newbuf = change->data.tp.newtuple;
+	HeapTuple	oldtup = mm_change_tuple_heap(oldbuf);
+	HeapTuple	newtup = mm_change_tuple_heap(newbuf);
 	HeapTuple	full;
 	MemoryContext oldcxt;
 
@@ -284,7 +277,7 @@ ship_change(LogicalDecodeChangeCB cb, LogicalDecodingContext *ctx,
 
 	oldcxt = MemoryContextSwitchTo(change_cxt);
 
-	full = complete_new_tuple(RelationGetDescr(relation), &newbuf->tuple, oldtup);
+	full = complete_new_tuple(RelationGetDescr(relation), newtup, oldtup);
 	if (full == NULL)
 	{
 		/* an unchanged TOAST value we cannot supply: keep the UPDATE */
@@ -305,7 +298,7 @@ ship_change(LogicalDecodeChangeCB cb, LogicalDecodingContext *ctx,
 
 	change->action = REORDER_BUFFER_CHANGE_INSERT;
 	change->data.tp.oldtuple = NULL;
-	change->data.tp.newtuple = (full == &newbuf->tuple) ? newbuf : make_tuplebuf(full);
+	change->data.tp.newtuple = (full == newtup) ? newbuf : mm_change_tuple_make(full);
 	MemoryContextSwitchTo(oldcxt);
 	cb(ctx, txn, relation, change);
 

@@ -58,6 +58,7 @@
 #include "utils/varlena.h"
 
 #include "mm_apply.h"
+#include "mm_compat.h"
 #include "mm_key.h"
 #include "mm_purge.h"
 #include "mm_tombstone.h"
@@ -83,7 +84,7 @@ mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref, MMVersion *v)
 	bool		found = false;
 
 	rel = table_open(mm_tombstones_relid(), AccessShareLock);
-	idxrel = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	idxrel = index_open(mm_primary_key_index(rel), AccessShareLock);
 
 	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(info->table_ident));
@@ -92,7 +93,7 @@ mm_tombstone_find(const MMRelInfo *info, MMKeyRef *ref, MMVersion *v)
 				Int32GetDatum((int32) mm_keyref_hash(ref)));
 
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idxrel, SnapshotSelf, 2, 0);
+	scan = mm_index_beginscan(rel, idxrel, SnapshotSelf, 2, 0);
 	index_rescan(scan, skey, 2, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -157,12 +158,12 @@ mm_tombstones_none(const MMRelInfo *info)
 		return true;
 
 	rel = table_open(mm_tombstones_relid(), AccessShareLock);
-	idxrel = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	idxrel = index_open(mm_primary_key_index(rel), AccessShareLock);
 	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(info->table_ident));
 	skey.sk_collation = idxrel->rd_indcollation[0];
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idxrel, SnapshotSelf, 1, 0);
+	scan = mm_index_beginscan(rel, idxrel, SnapshotSelf, 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
 	none = !index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
@@ -398,7 +399,7 @@ mm_tombstone_key(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	rel = open_table_arg(relid, AccessShareLock);
-	pk_index = RelationGetPrimaryKeyIndex(rel);
+	pk_index = mm_primary_key_index(rel);
 	if (!OidIsValid(pk_index))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -488,13 +489,13 @@ mm_move_tombstones(PG_FUNCTION_ARGS)
 	mm_tombstone_order(new_name, &info);
 
 	/* collect first: the scan must not meet the rows it writes */
-	idxrel = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	idxrel = index_open(mm_primary_key_index(rel), AccessShareLock);
 	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(old_name));
 	skey.sk_collation = idxrel->rd_indcollation[0];
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idxrel, snap, 1, 0);
+	scan = mm_index_beginscan(rel, idxrel, snap, 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 		tuples = lappend(tuples, ExecCopySlotHeapTuple(slot));

@@ -16,6 +16,7 @@
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 
+#include "mm_compat.h"
 #include "mm_nodes.h"
 #include "mm_remote.h"
 
@@ -39,6 +40,6 @@ typedef struct MMUndo
 extern void mm_add_undo(List **undo, MMRemote *r, MMUndoAction action, const char *arg);
 extern bool mm_undo_sql(MMRemote *r, const char *sql);
 extern MMUndo *mm_undo_begin(MeshNode *nodes, int n);
-extern void mm_undo_fail(MMUndo *undo) pg_attribute_noreturn();
+pg_noreturn extern void mm_undo_fail(MMUndo *undo);
 
 #endif							/* MM_UNDO_H */

@@ -652,7 +652,7 @@ sub skew_seen
 	my $before = time;
 	my ($rc, $out, $err) = node_psql($ctx, $id, q{
 SELECT pid, extract(epoch FROM backend_start), extract(epoch FROM now())
-  FROM pg_stat_activity WHERE backend_type = 'logical replication worker'});
+  FROM pg_stat_activity WHERE backend_type LIKE 'logical replication %worker'});
 	return [ 0, undef, undef, $err ] unless $rc == 0;
 	my ($n, $least, $now_ahead) = (0);
 	for my $line (split /\n/, $out)

@@ -113,7 +113,7 @@ for my $node (@nodes)
 		),
 		0,
 		"$name: no apply worker error (pg_stat_subscription_stats)");
-	my @bad = grep { /duplicate key value|deadlock detected|logical replication worker.*exited/ }
+	my @bad = grep { /duplicate key value|deadlock detected|logical replication [\w ]*worker.*exited/ }
 	  split /\n/, slurp_file($node->logfile);
 	is(scalar @bad, 0,
 		"$name: server log has no duplicate-key, deadlock or apply worker exit")

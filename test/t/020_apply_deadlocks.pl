@@ -42,7 +42,7 @@ ok( poll_until(
 		'the apply worker waits for the local session',
 		sub {
 			$n2->safe_psql('postgres',
-				"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'logical replication worker' AND wait_event_type = 'Lock'"
+				"SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'logical replication %worker' AND wait_event_type = 'Lock'"
 			) eq '1';
 		}),
 	'the apply worker waits for row 2');

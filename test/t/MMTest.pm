@@ -339,18 +339,21 @@ sub add_table_mesh
 # wait_mesh_ready(@nodes): polls until every node has N-1 enabled link
 # subscriptions (named as link_parts() reads), each with a running apply
 # worker and every subscribed table in state ready ('r').  Returns true, or
-# false after printing dump_state().  Emits no assertion.
+# false after printing dump_state().  Emits no assertion.  (From PostgreSQL
+# 16 on, parallel apply workers also show with relid NULL: one row per
+# subscription all the same.)
 sub wait_mesh_ready
 {
 	my (@nodes) = @_;
 	my $peers = @nodes - 1;
 	my $q = q{
 SELECT s.subname,
-       s.subenabled AND w.pid IS NOT NULL
+       s.subenabled
+       AND EXISTS (SELECT 1 FROM pg_stat_subscription w
+                    WHERE w.subid = s.oid AND w.relid IS NULL AND w.pid IS NOT NULL)
        AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r
                         WHERE r.srsubid = s.oid AND r.srsubstate <> 'r')
-  FROM pg_subscription s
-  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL};
+  FROM pg_subscription s};
 	for my $node (@nodes)
 	{
 		my $ok = poll_until(
@@ -597,7 +600,12 @@ sub link_parts
 
 # Lines of $node's server log that show replication trouble: errors raised
 # while applying or sending changes, and logical replication workers that
-# exited with an error.
+# exited with an error (named "logical replication worker" up to 16, then
+# "logical replication apply worker", "... tablesync worker" and so on).
+# A worker stopped on purpose (ALTER SUBSCRIPTION ... DISABLE, DROP
+# SUBSCRIPTION) is not trouble: from PostgreSQL 16 on, a parallel apply
+# worker so stopped logs "terminating logical replication worker due to
+# administrator command" and exits with code 1.
 sub replication_errors
 {
 	my ($node) = @_;
@@ -609,7 +617,10 @@ sub replication_errors
 		/processing remote data|logical replication/
 		  || (/\] (\S+) / && link_parts($1))
 	} @errors;
-	push @bad, ($log =~ /^(.*"logical replication worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
+	my %stopped = map { $_ => 1 }
+	  ($log =~ /\[(\d+)\] (?:\S+ )?FATAL:  terminating logical replication worker due to administrator command/g);
+	push @bad, grep { !(/\(PID (\d+)\)/ && $stopped{$1}) }
+	  ($log =~ /^(.*"logical replication [\w ]*worker" \(PID \d+\) exited with exit code [1-9].*\n)/mg);
 	return @bad;
 }
 
