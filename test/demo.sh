@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/demo.sh: see multimaster work, in one command, on Debian 12.
 #
-#   sudo test/demo.sh
+#   sudo test/demo.sh [--pg 15|18]
 #
 # Installs what is missing (PostgreSQL 15 server, headers, client, make,
 # gcc), builds and installs the extension from this repository, starts three
@@ -22,6 +22,11 @@
 # shellcheck disable=SC2317  # cleanup functions are called from traps
 set -euo pipefail
 
+# --pg N: PostgreSQL N (15: Debian's; 18: built once into a cache).
+# shellcheck source=SCRIPTDIR/pg-build.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/pg-build.sh"
+mm_pg_args "$@"
+set -- ${MM_ARGS[@]+"${MM_ARGS[@]}"}
 # PGVER, PGBIN, PG_CONFIG, REPO; as_pg and the mm_* setup functions.
 # shellcheck source=SCRIPTDIR/lib.sh disable=SC1091  # followed with -x
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -24,6 +24,17 @@
 # The script's name without .sh: the prefix of its warnings.
 MM_PROG=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 
+# MM_PG=N (the scripts' --pg N, see test/pg-build.sh) picks PostgreSQL N:
+# 15 from Debian, another one built once into a cache (as root).
+if [ -n "${MM_PG:-}" ]; then
+	# shellcheck source=SCRIPTDIR/pg-build.sh disable=SC1091
+	. "$(dirname "${BASH_SOURCE[0]}")/pg-build.sh"
+	if ! PG_CONFIG=$(mm_pg_config_for "$MM_PG"); then
+		printf '%s: no PostgreSQL %s to use (see the messages above)\n' "$MM_PROG" "$MM_PG" >&2
+		exit 2
+	fi
+fi
+
 case ${PG_CONFIG:-} in
 '')
 	PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;

@@ -235,3 +235,39 @@ mm_pg_fetch_src() {	# dir log what
 	find "$1" -mindepth 1 -delete
 	return 1
 }
+
+# The scripts' --pg option: `--pg N` or `--pg=N` anywhere in the arguments
+# sets MM_PG=N; MM_ARGS is what remains.  Call before sourcing lib.sh,
+# then `set -- "${MM_ARGS[@]}"`; lib.sh then picks that PostgreSQL.
+mm_pg_args() {	# arg...
+	MM_ARGS=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--pg)
+			[ $# -ge 2 ] || { mm_pg_say "--pg needs a major version (15, 18)"; exit 2; }
+			MM_PG=$2
+			shift 2 ;;
+		--pg=*)
+			MM_PG=${1#--pg=}
+			shift ;;
+		*)
+			MM_ARGS+=("$1")
+			shift ;;
+		esac
+	done
+	if [ -n "${MM_PG:-}" ] && ! [[ $MM_PG =~ ^[1-9][0-9]$ ]]; then
+		mm_pg_say "--pg: '$MM_PG' is not a major version (15, 18)"
+		exit 2
+	fi
+	export MM_PG
+}
+
+# The pg_config of PostgreSQL major: Debian's package when Debian 12 has it
+# (15), else the cached build (made first, as root, when missing).
+mm_pg_config_for() {	# major
+	if [ "$1" = 15 ]; then
+		printf '%s\n' /usr/lib/postgresql/15/bin/pg_config
+		return 0
+	fi
+	mm_build_pg "$1"
+}

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # test/run-tests.sh: build, install and test multimaster on Debian 12.
 #
-#   sudo test/run-tests.sh [regress] [pgtap] [tap] [chaos]
+#   sudo test/run-tests.sh [--pg 15|18] [regress] [pgtap] [tap] [chaos]
 #
 # No argument (or `all`) runs regress, pgtap and tap; the chaos campaign runs
-# only when asked for.
+# only when asked for.  --pg picks the PostgreSQL: 15 (the default) is
+# Debian's package; 18 is built from Debian's source package the first time
+# into /var/cache/multimaster (test/pg-build.sh: about 10 minutes on 2 idle
+# cores) and reused afterwards.
 #
 # Runs as root: installs the Debian packages it needs (only the missing
 # ones), builds with PGXS (`make`; any compiler warning fails the run) and
@@ -49,6 +52,11 @@
 # off (default: on only if the C code asks to be preloaded).
 set -euo pipefail
 
+# --pg N: PostgreSQL N (15: Debian's; 18: built once into a cache).
+# shellcheck source=SCRIPTDIR/pg-build.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/pg-build.sh"
+mm_pg_args "$@"
+set -- ${MM_ARGS[@]+"${MM_ARGS[@]}"}
 # PGVER, PGBIN, PG_CONFIG, PATH, REPO; as_pg and the mm_* setup functions.
 # shellcheck source=SCRIPTDIR/lib.sh disable=SC1091  # followed with -x
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
