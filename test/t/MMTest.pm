@@ -63,22 +63,23 @@ our $FIXED_GUCS = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
   . "SET extra_float_digits = 3; SET IntervalStyle = 'postgres'; "
   . "SET bytea_output = 'hex';";
 
-my %known_settings;    # cached: the settings this server has
+my %known_settings;    # cached, per postgres binary: the settings it has
 
 # _has_setting($name): true when the installed server has the setting.
 # Asks "postgres --describe-config" (once), which needs no data directory.
 sub _has_setting
 {
-	my ($name) = @_;
-	if (!%known_settings)
+	my ($name, $install_path) = @_;
+	my $postgres = defined $install_path ? "$install_path/bin/postgres" : 'postgres';
+	if (!$known_settings{$postgres})
 	{
 		my ($out, $err) = ('', '');
-		IPC::Run::run([ 'postgres', '--describe-config' ],
+		IPC::Run::run([ $postgres, '--describe-config' ],
 			'>', \$out, '2>', \$err)
-		  or die "postgres --describe-config failed: $err";
-		$known_settings{$_} = 1 for map { (split /\t/)[0] } split /\n/, $out;
+		  or die "$postgres --describe-config failed: $err";
+		$known_settings{$postgres}{$_} = 1 for map { (split /\t/)[0] } split /\n/, $out;
 	}
-	return $known_settings{$name} ? 1 : 0;
+	return $known_settings{$postgres}{$name} ? 1 : 0;
 }
 
 my @made;          # every node new_node() made, in order
@@ -100,12 +101,13 @@ my $NODE_CONF = File::Spec->catfile(dirname(File::Spec->rel2abs(__FILE__)),
 
 sub _node_conf
 {
+	my ($install_path) = @_;
 	open(my $fh, '<', $NODE_CONF) or die "cannot read $NODE_CONF: $!";
 	my @settings;
 	while (my $line = <$fh>)
 	{
 		my $known = 1;
-		$known = _has_setting($1)
+		$known = _has_setting($1, $install_path)
 		  if $line =~ s/^#\?\s*(?=(\w+))//;
 		next if $line =~ /^\s*(#|$)/;
 		$line =~ /^\s*(\w+)\s*=\s*(.*?)\s*$/
@@ -131,6 +133,8 @@ sub _node_conf
 # leaves the setting out.  Keys starting with "_" are options:
 #   _extension => 0    do not create the extension
 #   _start     => 0    do not start the node (implies no extension)
+#   _install_path => d  run the PostgreSQL installed under d (its bin/),
+#                       not the one on PATH (a mixed-version mesh)
 sub new_node
 {
 	my ($name, %conf) = @_;
@@ -142,12 +146,13 @@ sub new_node
 	$opt{_start}     //= 1;
 	$opt{_extension} //= 1;
 
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name,
+		defined $opt{_install_path} ? (install_path => $opt{_install_path}) : ());
 	$node->init;
 	push @made, $node;
 
 	my @settings = (
-		_node_conf(),
+		_node_conf($opt{_install_path}),
 		[ max_connections  => 40 ],
 		[ shared_buffers   => '32MB' ],
 		[ log_min_messages => 'info' ],
