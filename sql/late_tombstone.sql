@@ -33,6 +33,28 @@ INSERT INTO multimaster.tombstones SELECT k.*, 2, '2021-01-01', 2 FROM multimast
 DELETE FROM lt WHERE id = 3;
 COMMIT;
 SELECT count(*) AS key_3_rows FROM lt WHERE id = 3;
+-- tombstone_update_removes_older_row: a table copy's catch-up reads plain
+-- pgoutput, which ships a tombstone made newer as an UPDATE; the DELETE of
+-- its row, copied by another worker, may have come first and met only the
+-- older tombstone, which kept the row
+INSERT INTO multimaster.tombstones SELECT k.*, 2, '2020-01-01', 1 FROM multimaster.tombstone_key('lt', '4') k;
+INSERT INTO lt VALUES (4, 'from n2, after its old delete', 2, '2020-06-01', 2);
+DELETE FROM lt WHERE id = 4;
+SELECT count(*) AS key_4_rows_kept FROM lt WHERE id = 4;
+UPDATE multimaster.tombstones t SET mm_version = '2021-01-01', mm_generation = 3
+  FROM multimaster.tombstone_key('lt', '4') k
+ WHERE t.table_name = k.table_name AND t.key_hash = k.key_hash AND t.key_data = k.key_data;
+SELECT count(*) AS key_4_rows FROM lt WHERE id = 4;
+SELECT t.mm_origin, t.mm_version, t.mm_generation
+  FROM multimaster.tombstones t, multimaster.tombstone_key('lt', '4') k
+ WHERE t.table_name = k.table_name AND t.key_data = k.key_data;
+-- an older tombstone arriving as an UPDATE changes nothing
+UPDATE multimaster.tombstones t SET mm_version = '2019-01-01', mm_generation = 1
+  FROM multimaster.tombstone_key('lt', '4') k
+ WHERE t.table_name = k.table_name AND t.key_hash = k.key_hash AND t.key_data = k.key_data;
+SELECT t.mm_version, t.mm_generation
+  FROM multimaster.tombstones t, multimaster.tombstone_key('lt', '4') k
+ WHERE t.table_name = k.table_name AND t.key_data = k.key_data;
 SELECT pg_replication_origin_session_reset();
 RESET session_replication_role;
 SELECT kind, resolution, key FROM multimaster.conflicts WHERE table_name = 'public.lt' ORDER BY conflict_id;

@@ -420,8 +420,8 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	MMRelInfo	info;
-	MMVersion	remote,
-				local;
+	TupleTableSlot *slot;
+	MMKeyRef	ref;
 	bool		isnull;
 	char	   *table_ident;
 	Oid			owner;
@@ -439,7 +439,8 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	mm_purge_worker_ensure();
 
 	info = *mm_relinfo_get(td->tg_relation, td->tg_trigger);
-	d = slot_getattr(td->tg_trigslot, Anum_tomb_table_name, &isnull);
+	slot = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newslot : td->tg_trigslot;
+	d = slot_getattr(slot, Anum_tomb_table_name, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
@@ -447,43 +448,43 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	table_ident = TextDatumGetCString(d);
 	owner = mm_tombstone_order(table_ident, &info);
 
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-	{
-		MMKeyRef	ref;
+	/*
+	 * An incoming INSERT of a tombstone, or an UPDATE of one: the multimaster
+	 * plugin ships every change of a tombstone as an INSERT, but the catch-up
+	 * of a table copy (tablesync) on a new subscription reads a plain
+	 * pgoutput stream, which ships a tombstone made newer as an UPDATE,
+	 * while another worker copies the table it belongs to.  That table's
+	 * DELETE of the key may have come first and met only the older
+	 * tombstone, which kept the row: so an UPDATE is applied exactly as an
+	 * INSERT, the newer tombstone removing the older row.  (The UPDATE has
+	 * locked the tombstone row already; mm_upsert() updates it, and the
+	 * executor's own update is skipped.)
+	 */
+	mm_apply_note();
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[Anum_tomb_key_hash - 1] || slot->tts_isnull[Anum_tomb_key_data - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("incoming tombstone of %s has no key", table_ident)));
 
-		mm_apply_note();
-		slot_getallattrs(td->tg_trigslot);
-		if (td->tg_trigslot->tts_isnull[Anum_tomb_key_hash - 1] ||
-			td->tg_trigslot->tts_isnull[Anum_tomb_key_data - 1])
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("incoming tombstone of %s has no key", table_ident)));
+	/*
+	 * Lock the row the DELETE that follows will delete, before the key and
+	 * the tombstone: a local DELETE of that row holds the row first and
+	 * writes the tombstone after, so taking them in the other order would
+	 * deadlock with it.
+	 */
+	if (OidIsValid(owner))
+		owner_row(owner, DatumGetByteaPP(slot->tts_values[Anum_tomb_key_data - 1]), false);
 
-		/*
-		 * Lock the row the DELETE that follows will delete, before the key
-		 * and the tombstone: a local DELETE of that row holds the row first
-		 * and writes the tombstone after, so taking them in the other order
-		 * would deadlock with it.
-		 */
-		if (OidIsValid(owner))
-			owner_row(owner, DatumGetByteaPP(td->tg_trigslot->tts_values[Anum_tomb_key_data - 1]), false);
+	/* the key's writers wait for this tombstone (see mm_key.c) */
+	mm_key_lock(mm_table_hash(table_ident),
+				(uint32) DatumGetInt32(slot->tts_values[Anum_tomb_key_hash - 1]));
 
-		/* the key's writers wait for this tombstone (see mm_key.c) */
-		mm_key_lock(mm_table_hash(table_ident),
-					(uint32) DatumGetInt32(td->tg_trigslot->tts_values[Anum_tomb_key_hash - 1]));
-
-		memset(&ref, 0, sizeof(ref));
-		d = slot_getattr(td->tg_trigslot, Anum_tomb_key, &isnull);
-		ref.text = isnull ? pstrdup("") : TextDatumGetCString(d);
-		if (mm_upsert(td->tg_relation, &info, td->tg_trigslot, &ref, true, NULL) != MM_UPSERT_SKIPPED_EQUAL &&
-			OidIsValid(owner))
-			owner_row(owner, DatumGetByteaPP(td->tg_trigslot->tts_values[Anum_tomb_key_data - 1]), true);
-		return PointerGetDatum(NULL);
-	}
-
-	mm_version_from_slot(td->tg_trigslot, &info, &local);
-	mm_version_from_slot(td->tg_newslot, &info, &remote);
-	if (mm_version_cmp(&remote, &local, &info) > 0)
-		return PointerGetDatum(td->tg_newtuple);
+	memset(&ref, 0, sizeof(ref));
+	d = slot_getattr(slot, Anum_tomb_key, &isnull);
+	ref.text = isnull ? pstrdup("") : TextDatumGetCString(d);
+	if (mm_upsert(td->tg_relation, &info, slot, &ref, true, NULL) != MM_UPSERT_SKIPPED_EQUAL &&
+		OidIsValid(owner))
+		owner_row(owner, DatumGetByteaPP(slot->tts_values[Anum_tomb_key_data - 1]), true);
 	return PointerGetDatum(NULL);
 }

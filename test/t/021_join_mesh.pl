@@ -104,12 +104,28 @@ if (!wait_converged('mm', @nodes))
 	for my $id (sort { $a <=> $b } grep { ($a{$_} // '') ne ($b{$_} // '') } (keys %a, keys %b))
 	{
 		diag("id $id: node1 " . ($a{$id} // 'absent') . '; node4 ' . ($b{$id} // 'absent'));
+		# which transaction wrote the row and the key's tombstone there, in
+		# which order (xmin), and whether the copy (tablesync) wrote them
+		diag('  on ' . $_->name . ': row xmin '
+			  . $_->safe_psql('postgres', "SELECT xmin FROM mm WHERE id = $id")
+			  . '; tombstone xmin '
+			  . $_->safe_psql('postgres',
+				"SELECT string_agg(t.xmin::text, ' ') FROM multimaster.tombstones t, "
+				  . "multimaster.tombstone_key('mm', '$id') k "
+				  . "WHERE t.table_name = k.table_name AND t.key_data = k.key_data"))
+		  for ($n1, $n4);
 		diag('  tombstones on ' . $_->name . ': '
 			  . $_->safe_psql('postgres',
 				"SELECT string_agg(t.mm_origin || '/' || t.mm_version || '/' || t.mm_generation, ' ') "
 				  . "FROM multimaster.tombstones t, multimaster.tombstone_key('mm', '$id') k "
 				  . "WHERE t.table_name = k.table_name AND t.key_data = k.key_data"))
 		  for ($n1, $n4);
+	}
+	# keep the nodes as they are for a look (the rejoin below discards them)
+	if ($ENV{MM_STOP_ON_DIVERGENCE})
+	{
+		$_->stop('fast') for @nodes;
+		BAIL_OUT('diverged; nodes kept (MM_STOP_ON_DIVERGENCE)');
 	}
 }
 is($n4->safe_psql('postgres', "SELECT policy FROM multimaster.tables WHERE relid = 'side'::regclass"),
