@@ -360,6 +360,18 @@ sub run_variant
 	my $lit = sub {
 		my ($key, $n) = @_;
 		my ($sql, $how) = $K->{lit}->($key, $n);
+		# a key named one way so far is named another way as soon as it
+		# can be: even a short run (a busy machine) mixes spellings
+		if (keys %{ $spellings{$key} // {} } == 1 && $spellings{$key}{$how})
+		{
+			for (1 .. 10)
+			{
+				my ($sql2, $how2) = $K->{lit}->($key, $n);
+				next if $spellings{$key}{$how2};
+				($sql, $how) = ($sql2, $how2);
+				last;
+			}
+		}
 		$spellings{$key}{$how} = 1;
 		return $sql;
 	};
