@@ -52,6 +52,9 @@ PGTAP_PROVE_FLAGS =
 PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 
+# (the stamp described below)
+EXTRA_CLEAN = src/.pg_config_used
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -64,6 +67,16 @@ include $(PGXS)
 # --enable-depend: every object depends on every header of src/, so that a
 # changed struct never leaves an object built against its old layout.
 $(OBJS): $(wildcard src/*.h)
+
+# Nor does it notice another PostgreSQL: src/.pg_config_used names the
+# pg_config (and its version) of the last build, and objects built against
+# another one are rebuilt, not linked into a library the server then
+# cannot load (undefined symbols).
+PG_CONFIG_USED := $(PG_CONFIG) $(shell $(PG_CONFIG) --version)
+ifneq ($(PG_CONFIG_USED),$(shell cat src/.pg_config_used 2>/dev/null))
+$(shell printf '%s\n' '$(PG_CONFIG_USED)' > src/.pg_config_used)
+endif
+$(OBJS): src/.pg_config_used
 
 CONTRIB_TESTDB = multimaster_regression
 ISOLATION_TESTDB = multimaster_isolation
