@@ -350,7 +350,7 @@ BEGIN
      * No REPLICA IDENTITY FULL is needed for values stored out of line: an
      * UPDATE is shipped as the full new row, and the trigger puts an
      * out-of-line value the UPDATE left unchanged back into the new row,
-     * so that the WAL carries it (src/mm_trigger.c, inline_unchanged()).
+     * so that the WAL carries it (src/mm_trigger.c, stamp()).
      */
 
     PERFORM multimaster._ensure_publication();

@@ -679,7 +679,6 @@ build_relinfo(MMRelInfo *info, Relation rel, Trigger *trigger)
 	for (i = 0; i < desc->natts; i++)
 		if (may_be_out_of_line(TupleDescAttr(desc, i)))
 			info->toastable_attnums[info->n_toastable++] = i + 1;
-	info->has_toastable = info->n_toastable > 0;
 
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(info->cxt);

@@ -79,9 +79,9 @@ typedef struct MMRelInfo
 	 */
 	bool		published;		/* in publication multimaster (our plugin) */
 	char		replident;		/* pg_class.relreplident */
-	bool		has_toastable;	/* a column can be stored out of line */
-	int			n_toastable;	/* how many, and which (attnums): */
-	AttrNumber *toastable_attnums;	/* see inline_unchanged() */
+	int			n_toastable;	/* columns that can be stored out of line: */
+	AttrNumber *toastable_attnums;	/* their attnums (see stamp() in
+									 * mm_trigger.c) */
 
 	char	   *table_ident;	/* "schema"."table" of root_relid: tombstone
 								 * identity */

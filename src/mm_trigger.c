@@ -83,8 +83,9 @@ pass_through(TriggerData *td)
 /*
  * The tuple with version v written into its version columns.
  *
- * With inline_unchanged (a local UPDATE), also every value stored out of
- * line that the UPDATE left as it was, put back in line.  An UPDATE is
+ * With newslot (a local UPDATE: the slot of its new row, 'tuple'), also
+ * every value stored out of line that the UPDATE left as it was, put back
+ * in line.  An UPDATE is
  * shipped as an INSERT of the whole new row (mm_output.c), but
  * heap_update() keeps such a value's TOAST pointer and logs nothing of it,
  * so the WAL's new tuple lacks it.  Fetched here (still compressed, if it
@@ -96,7 +97,7 @@ pass_through(TriggerData *td)
  */
 static HeapTuple
 stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v,
-	  bool inline_unchanged)
+	  TupleTableSlot *newslot)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			fixed_cols[3];
@@ -107,7 +108,7 @@ stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v,
 	bool	   *nulls = fixed_nulls;
 	int			ncols = 3;
 
-	if (inline_unchanged && info->n_toastable > 0 &&
+	if (newslot != NULL && info->n_toastable > 0 &&
 		info->replident != REPLICA_IDENTITY_FULL)
 	{
 		int			i;
@@ -119,7 +120,7 @@ stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v,
 		{
 			AttrNumber	attnum = info->toastable_attnums[i];
 			bool		isnull;
-			Datum		d = heap_getattr(tuple, attnum, desc, &isnull);
+			Datum		d = slot_getattr(newslot, attnum, &isnull);
 
 			if (!isnull && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d)))
 			{
@@ -215,7 +216,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 			prev.isnull = true;
 			newer_of_floor(info, &prev);
 			mm_version_next(info, td->tg_trigslot, &prev, node, &next);
-			return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, false));
+			return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, NULL));
 		}
 
 		existing = table_slot_create(rel, NULL);
@@ -247,7 +248,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		mm_keyref_init(&ref, &info->key, td->tg_trigslot);
 		newer_of_tombstone(info, &ref, &prev);
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
-		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, false));
+		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, NULL));
 	}
 
 	mm_version_from_slot(td->tg_trigslot, info, &prev);
@@ -268,7 +269,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		}
 		else
 			mm_version_next(info, td->tg_newslot, &prev, node, &next);
-		return PointerGetDatum(stamp(td->tg_newtuple, rel, info, &next, true));
+		return PointerGetDatum(stamp(td->tg_newtuple, rel, info, &next, td->tg_newslot));
 	}
 
 	/* DELETE: the tombstone's version goes past the row's and the key's */
