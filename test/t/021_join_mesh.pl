@@ -7,7 +7,6 @@
 use strict;
 use warnings;
 
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -28,38 +27,6 @@ $n2->safe_psql('postgres', "INSERT INTO side SELECT g, 'v' FROM generate_series(
 $n1->safe_psql('postgres', 'DELETE FROM mm WHERE id % 97 = 0');
 wait_sync(@mesh);
 
-# the classic workload (pgbench) on a node for a while
-sub load
-{
-	my ($node, $k, $seconds) = @_;
-	my $file = $node->basedir . "/load$k.sql";
-	my $s = "\\set id random(1, 30000)\n"
-	  . "INSERT INTO mm SELECT 4 * (random() * 7000)::int + $k, md5(random()::text), now() "
-	  . "ON CONFLICT (id) DO UPDATE SET info = excluded.info, mod_time = clock_timestamp();\n"
-	  . "UPDATE mm SET info = md5(random()::text), mod_time = clock_timestamp() WHERE id = :id;\n"
-	  . "DELETE FROM mm WHERE id = :id + 1;\n";
-	unlink $file;
-	PostgreSQL::Test::Utils::append_to_file($file, $s);
-	my %run = (out => '', err => '', node => $node);
-	$run{h} = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', 2, '-j', 2, '-T', $seconds, '-f', $file,
-			'-h', $node->host, '-p', $node->port, 'postgres'
-		],
-		'<', \undef, '>', \$run{out}, '2>', \$run{err},
-		IPC::Run::timeout($seconds + 120));
-	return \%run;
-}
-
-sub finish
-{
-	my ($run) = @_;
-	my $ok = eval { $run->{h}->finish; 1 };
-	is($ok ? $run->{h}->result(0) : "died: $@", 0,
-		'pgbench on ' . $run->{node}->name . ' finished without error')
-	  or diag("$run->{out}\n$run->{err}");
-}
-
 # misuse: a table with rows on the joining node, a node outside any mesh
 $n4->safe_psql('postgres', "INSERT INTO side VALUES (1, 'local')");
 my ($rc, $out, $err) = $n4->psql('postgres',
@@ -73,7 +40,7 @@ $n4->safe_psql('postgres', 'TRUNCATE side');
 like($err, qr/cannot join a mesh through itself/, 'join_mesh refuses itself as the peer');
 
 # the join, while the three nodes write
-my @runs = map { load($mesh[ $_ - 1 ], $_, 25) } 1 .. 3;
+my @runs = map { classic_load($mesh[ $_ - 1 ], $_, 25, 4, 7000, 30000) } 1 .. 3;
 ok( poll_until('the load runs',
 		sub { $n1->safe_psql('postgres', 'SELECT count(*) FROM mm') ne '19794' }),
 	'the load is running');
@@ -84,8 +51,8 @@ my $t0 = time;
 is($rc, 0, 'join_mesh succeeds under load') or diag($err);
 is($out, '4', '... and returns the new node id');
 diag(sprintf('join_mesh took %.1f s', time - $t0));
-push @runs, load($n4, 4, 10);
-finish($_) for @runs;
+push @runs, classic_load($n4, 4, 10, 4, 7000, 30000);
+finish_load($_) for @runs;
 
 wait_sync(@nodes);
 is(mm_objects($_), 'slots=3 subs=3 pubs=1', 'full mesh of four on ' . $_->name) for @nodes;

@@ -16,7 +16,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -61,41 +60,8 @@ $o1->safe_psql('postgres',
 $o2->safe_psql('postgres', 'DELETE FROM mm WHERE id % 97 = 0');
 wait_sync($o1, $o2);
 
-# the classic workload (pgbench) on a node for a while; ids are shared, so
-# the nodes' writes conflict
-sub load
-{
-	my ($node, $k, $seconds) = @_;
-	my $file = $node->basedir . "/load$k.sql";
-	my $s = "\\set id random(1, 8000)\n"
-	  . "INSERT INTO mm SELECT 3 * (random() * 2500)::int + $k, md5(random()::text), now() "
-	  . "ON CONFLICT (id) DO UPDATE SET info = excluded.info, mod_time = clock_timestamp();\n"
-	  . "UPDATE mm SET info = md5(random()::text), mod_time = clock_timestamp() WHERE id = :id;\n"
-	  . "DELETE FROM mm WHERE id = :id + 1;\n";
-	unlink $file;
-	PostgreSQL::Test::Utils::append_to_file($file, $s);
-	my %run = (out => '', err => '', node => $node);
-	$run{h} = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', 2, '-j', 2, '-T', $seconds, '-f', $file,
-			'-h', $node->host, '-p', $node->port, 'postgres'
-		],
-		'<', \undef, '>', \$run{out}, '2>', \$run{err},
-		IPC::Run::timeout($seconds + 120));
-	return \%run;
-}
-
-sub finish
-{
-	my ($run) = @_;
-	my $ok = eval { $run->{h}->finish; 1 };
-	is($ok ? $run->{h}->result(0) : "died: $@", 0,
-		'pgbench on ' . $run->{node}->name . ' finished without error')
-	  or diag("$run->{out}\n$run->{err}");
-}
-
 # the 18 node joins while both 15 nodes write
-my @runs = map { load($_->[0], $_->[1], 20) } ([ $o1, 1 ], [ $o2, 2 ]);
+my @runs = map { classic_load($_->[0], $_->[1], 20, 3, 2500, 8000) } ([ $o1, 1 ], [ $o2, 2 ]);
 ok(poll_until('the load runs',
 		sub { $o1->safe_psql('postgres', 'SELECT count(*) FROM mm') ne '4949' }),
 	'the load is running');
@@ -104,8 +70,8 @@ my ($rc, $out, $err) = $n18->psql('postgres',
 	timeout => 300);
 is($rc, 0, 'the PostgreSQL 18 node joins the 15 mesh under load') or diag($err);
 is($out, '3', '... as node 3');
-push @runs, load($n18, 3, 10);
-finish($_) for @runs;
+push @runs, classic_load($n18, 3, 10, 3, 2500, 8000);
+finish_load($_) for @runs;
 
 wait_sync($o1, $o2, $n18);
 is(mm_objects($_), 'slots=2 subs=2 pubs=1', 'full mesh of three on ' . $_->name) for ($o1, $o2, $n18);

@@ -52,7 +52,7 @@ our @EXPORT = qw(
   new_node dsn sql_literal sql_array create_mesh make_table add_table_mesh
   wait_mesh_ready wait_sync wait_converged wait_quiet dump_state
   poll_until mm_objects has_output_plugin_libraries table_digest
-  mm_slot_stats set_conf drift
+  mm_slot_stats set_conf drift classic_load finish_load
 );
 
 our $TIMEOUT = $ENV{MM_TEST_TIMEOUT} || 120;
@@ -339,6 +339,46 @@ sub add_table_mesh
 	wait_mesh_ready(@nodes)
 	  or die "mesh not ready after add_table_mesh($table)\n";
 	return 1;
+}
+
+# classic_load($node, $k, $seconds, $stride, $slots, $ids): the classic
+# recipe's workload on table mm (pgbench, 2 clients, in the background):
+# upserts of the node's own ids ($stride * (0..$slots) + $k, so that nodes
+# numbered 1..$stride never insert the same id), updates of a random id in
+# 1..$ids and deletes of the id after it.  Returns a handle for
+# finish_load().
+sub classic_load
+{
+	my ($node, $k, $seconds, $stride, $slots, $ids) = @_;
+	my $file = $node->basedir . "/load$k.sql";
+	my $s = "\\set id random(1, $ids)\n"
+	  . "INSERT INTO mm SELECT $stride * (random() * $slots)::int + $k, md5(random()::text), now() "
+	  . "ON CONFLICT (id) DO UPDATE SET info = excluded.info, mod_time = clock_timestamp();\n"
+	  . "UPDATE mm SET info = md5(random()::text), mod_time = clock_timestamp() WHERE id = :id;\n"
+	  . "DELETE FROM mm WHERE id = :id + 1;\n";
+	unlink $file;
+	PostgreSQL::Test::Utils::append_to_file($file, $s);
+	my %run = (out => '', err => '', node => $node);
+	$run{h} = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', 2, '-j', 2, '-T', $seconds, '-f', $file,
+			'-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'<', \undef, '>', \$run{out}, '2>', \$run{err},
+		IPC::Run::timeout($seconds + 120));
+	return \%run;
+}
+
+# finish_load($run): waits for a classic_load(); one assertion, that
+# pgbench finished without error (its output as a diagnostic if not).
+sub finish_load
+{
+	my ($run) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = eval { $run->{h}->finish; 1 };
+	is($ok ? $run->{h}->result(0) : "died: $@", 0,
+		'pgbench on ' . $run->{node}->name . ' finished without error')
+	  or diag("$run->{out}\n$run->{err}");
 }
 
 # wait_mesh_ready(@nodes): polls until every node has N-1 enabled link
