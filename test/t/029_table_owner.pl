@@ -33,15 +33,7 @@ wait_converged('t', @nodes);
 # later write wins everywhere and the node that applies it over the other
 # logs the conflict (as the owner, on PostgreSQL 16 and later)
 my %paused = ($n2 => link_name(1, 2), $n1 => link_name(2, 1));
-for my $node (@nodes)
-{
-	my $sub = $paused{$node};
-	$node->safe_psql('postgres', "ALTER SUBSCRIPTION $sub DISABLE");
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_subscription s JOIN pg_subscription p ON p.oid = s.subid
-		  WHERE p.subname = '$sub' AND s.pid IS NOT NULL")
-	  or die "apply worker of $sub did not stop";
-}
+pause_link($_, $paused{$_}) for @nodes;
 $n2->safe_psql('postgres', q{SET ROLE app; UPDATE t SET v = 'from 2' WHERE id = 1});
 $n1->safe_psql('postgres', q{SET ROLE app; UPDATE t SET v = 'from 1' WHERE id = 1});
 $n1->safe_psql('postgres', q{SET ROLE app; DELETE FROM t WHERE id = 2});

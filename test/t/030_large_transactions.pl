@@ -30,15 +30,7 @@ wait_converged('big', @nodes);
 # links are paused (so that no apply meets a local writer: that would be a
 # plain deadlock, retried); the later write wins everywhere
 my %paused = ($n2 => link_name(1, 2), $n1 => link_name(2, 1));
-for my $node (@nodes)
-{
-	my $sub = $paused{$node};
-	$node->safe_psql('postgres', "ALTER SUBSCRIPTION $sub DISABLE");
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_subscription s JOIN pg_subscription p ON p.oid = s.subid
-		  WHERE p.subname = '$sub' AND s.pid IS NOT NULL")
-	  or die "apply worker of $sub did not stop";
-}
+pause_link($_, $paused{$_}) for @nodes;
 $n2->safe_psql('postgres', q{UPDATE big SET v = 'n2 ' || id WHERE id <= 3000});
 $n1->safe_psql('postgres', q{UPDATE big SET v = 'n1 ' || id WHERE id > 1000});
 $_->safe_psql('postgres', "ALTER SUBSCRIPTION $paused{$_} ENABLE") for @nodes;

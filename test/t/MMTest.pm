@@ -52,7 +52,7 @@ our @EXPORT = qw(
   new_node dsn sql_literal sql_array create_mesh make_table add_table_mesh
   wait_mesh_ready wait_sync wait_converged wait_quiet dump_state
   poll_until mm_objects has_output_plugin_libraries table_digest
-  mm_slot_stats set_conf drift classic_load finish_load
+  mm_slot_stats set_conf drift classic_load finish_load pause_link
 );
 
 our $TIMEOUT = $ENV{MM_TEST_TIMEOUT} || 120;
@@ -339,6 +339,20 @@ sub add_table_mesh
 	wait_mesh_ready(@nodes)
 	  or die "mesh not ready after add_table_mesh($table)\n";
 	return 1;
+}
+
+# pause_link($node, $sub): disables subscription $sub on $node and waits
+# until its apply worker has stopped (dies if it does not); ALTER
+# SUBSCRIPTION ... ENABLE resumes it.
+sub pause_link
+{
+	my ($node, $sub) = @_;
+	$node->safe_psql('postgres', "ALTER SUBSCRIPTION $sub DISABLE");
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_subscription s JOIN pg_subscription p ON p.oid = s.subid
+		  WHERE p.subname = '$sub' AND s.pid IS NOT NULL")
+	  or die "apply worker of $sub did not stop";
+	return;
 }
 
 # classic_load($node, $k, $seconds, $stride, $slots, $ids): the classic
