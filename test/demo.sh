@@ -350,24 +350,8 @@ say "mesh ready: every node has synchronised table mm from its peers"
 # 4. The classic workload on all nodes at once
 # ---------------------------------------------------------------------------
 step "Classic workload: pgbench on all $NODES nodes for $SECONDS_RUN s"
-gen_workload() {	# k file
-	local k=$1 off=$(($1 - 1)) i
-	{
-		printf -- '-- node%d: inserts ids = 3n+%d (its own), updates and deletes any id\n' "$k" "$off"
-		for i in 1 2 3 4 5; do printf '\\set id%d random(1,30000)\n' "$i"; done
-		printf '\\set id random(1,30000)\n'
-		for i in 1 2 3 4 5; do
-			printf 'insert into mm select 3*(random()*10000)::int+%d, md5(random()::text), now() on conflict(id) do update set info=excluded.info, mod_time=clock_timestamp();\n' "$off"
-		done
-		for i in 1 2 3 4 5; do
-			printf 'update mm set info=md5(random()::text), mod_time=clock_timestamp() where id=:id%d;\n' "$i"
-		done
-		printf 'delete from mm where id=:id+1;\n'
-		printf 'delete from mm where id=:id;\n'
-	} >"$2"
-}
 for k in $(seq 1 $NODES); do
-	gen_workload "$k" "$WORK/node$k.sql"
+	mm_classic_script "$k" "$NODES" 30000 "$WORK/node$k.sql" || die "cannot write $WORK/node$k.sql"
 done
 say "scripts: $WORK/node{1..$NODES}.sql (5 upserts of own ids, 5 updates and 2 deletes of any id)"
 say "pgbench -M prepared -n -P 5 -c 4 -j 2 -T $SECONDS_RUN -h 127.0.0.1 -p PORT -U postgres -f nodeK.sql postgres"

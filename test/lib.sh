@@ -359,6 +359,29 @@ mm_node_settings() {
 	done <"$MM_NODE_CONF"
 }
 
+# The classic recipe's pgbench script (test1.sql) for node k of n, ids in
+# 1..ids: 5 upserts of the node's own ids (k-1 mod n, so that nodes never
+# insert the same id), 5 updates and 2 deletes of any id.  Used by the demo
+# and test/bench/mesh.sh.
+mm_classic_script() {	# k n ids file
+	local k=$1 n=$2 ids=$3 i
+	{
+		printf -- '-- node%d: inserts ids = %dn+%d (its own), updates and deletes any id\n' "$k" "$n" $((k - 1))
+		for i in 1 2 3 4 5; do printf '\\set id%d random(1, %d)\n' "$i" "$ids"; done
+		printf '\\set id random(1, %d)\n' "$ids"
+		for i in 1 2 3 4 5; do
+			printf 'insert into mm select %d*(random()*%d)::int+%d, md5(random()::text), now() on conflict(id) do update set info=excluded.info, mod_time=clock_timestamp();\n' \
+				"$n" $((ids / n)) $((k - 1))
+		done
+		for i in 1 2 3 4 5; do
+			printf 'update mm set info=md5(random()::text), mod_time=clock_timestamp() where id=:id%d;\n' "$i"
+		done
+		printf 'delete from mm where id=:id+1;\n'
+		printf 'delete from mm where id=:id;\n'
+	} >"$4" || return
+	chown postgres:postgres "$4"
+}
+
 # Appends a node's settings to datadir/postgresql.conf: a comment "# title"
 # (none if title is empty), listening on 127.0.0.1:port and in the unix
 # socket directory sockdir, the settings of test/node.conf

@@ -215,24 +215,6 @@ END
 DIGEST_SQL="SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM public.mm t"
 LAST_SEQ=1000000000
 
-# The classic recipe's script for node k of n (ids k-1 mod n are its own).
-classic_script() {	# k n file
-	local k=$1 n=$2 i
-	{
-		for i in 1 2 3 4 5; do printf '\\set id%d random(1, %d)\n' "$i" "$IDS"; done
-		printf '\\set id random(1, %d)\n' "$IDS"
-		for i in 1 2 3 4 5; do
-			printf 'insert into mm select %d*(random()*%d)::int+%d, md5(random()::text), now() on conflict(id) do update set info=excluded.info, mod_time=clock_timestamp();\n' \
-				"$n" $((IDS / n)) $((k - 1))
-		done
-		for i in 1 2 3 4 5; do
-			printf 'update mm set info=md5(random()::text), mod_time=clock_timestamp() where id=:id%d;\n' "$i"
-		done
-		printf 'delete from mm where id=:id+1;\n'
-		printf 'delete from mm where id=:id;\n'
-	} >"$3"
-	chown postgres:postgres "$3"
-}
 
 # ---------------------------------------------------------------------------
 # Meshes
@@ -358,7 +340,7 @@ run_round() {	# variant round
 	if [ "$v" = mm ]; then setup_mm "$db" "$n" mm hb; else setup_pgl "$db" "$n"; fi
 	heartbeat_rows "$db" "$n"
 	for ((k = 1; k <= n; k++)); do
-		classic_script "$k" "$n" "$WORK/classic_$k.sql"
+		mm_classic_script "$k" "$n" "$IDS" "$WORK/classic_$k.sql"
 		q "$k" "$db" -c "CHECKPOINT"
 		lsn0[k]=$(q "$k" "$db" -c "SELECT pg_current_wal_lsn()")
 		off[k]=$(stat -c %s "$WORK/node$k.log")
