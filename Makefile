@@ -38,7 +38,7 @@ REGRESS = init policy_lww policy_priority policy_first tombstone toast misuse \
 	apply_error_context drop_registered_table
 REGRESS_OPTS = --inputdir=.
 ISOLATION = insert_vs_delete tombstone_vs_absent_key tombstone_vs_local_delete \
-	apply_row_before_key
+	apply_row_before_key apply_waits_for_delete
 ISOLATION_OPTS = --inputdir=test/isolation
 # Multi-node tests (PostgreSQL::Test::Cluster; they start their own nodes).
 TAP_TESTS = 1

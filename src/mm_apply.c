@@ -336,6 +336,7 @@ mm_find_by_key(Relation rel, const MMRelInfo *info, LockTupleMode mode,
 
 retry:
 	found = false;
+	result = MM_FOUND_NONE;		/* a row changed meanwhile may be gone now */
 	index_rescan(scan, skey, n, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, outslot))
 	{
