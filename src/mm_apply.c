@@ -387,8 +387,8 @@ retry:
 }
 
 /* Is there a row of the key (committed or being written) in 'rel'? */
-static bool
-key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
+bool
+mm_key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
 {
 	Relation	idxrel = index_open(info->pk_index, AccessShareLock);
 	ScanKeyData skey[INDEX_MAX_KEYS];
@@ -406,6 +406,30 @@ key_present(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot)
 	index_close(idxrel, AccessShareLock);
 	ExecDropSingleTupleTableSlot(slot);
 	return found;
+}
+
+/*
+ * Take the key lock of 'ref' for a key that had no row in 'rel' when the
+ * caller looked (mm_key.c: row before key).  true: the key lock is held
+ * and the key still has no row, nor can one appear before this
+ * transaction ends, every writer of an absent key taking the lock first.
+ * false: a row of the key was written while the lock was waited for; the
+ * lock is given back, and the caller locks that row, then the key.  (A
+ * lock the transaction held already cannot be given back: then true, and
+ * the caller meets the row as it would have anyway.)
+ */
+bool
+mm_key_lock_absent(Relation rel, const MMRelInfo *info,
+				   TupleTableSlot *keyslot, MMKeyRef *ref)
+{
+	uint32		key_hash = mm_keyref_hash(ref);
+
+	if (!mm_key_lock(info->table_hash, key_hash))
+		return true;
+	if (!mm_key_present(rel, info, keyslot))
+		return true;
+	mm_key_unlock(info->table_hash, key_hash);
+	return false;
 }
 
 /*
@@ -437,15 +461,12 @@ mm_apply_insert_is_new(Relation rel, const MMRelInfo *info,
 	 * INSERT locks the row it finds, then the key): a key that has a row
 	 * goes to mm_upsert() without taking the key lock here.
 	 */
-	if (key_present(rel, info, slot))
+	if (mm_key_present(rel, info, slot))
 		return false;
-	if (!mm_key_table_locked(info->table_hash))
-	{
-		mm_key_lock(info->table_hash, mm_keyref_hash(ref));
-		/* written meanwhile: mm_upsert() sees it (as after its own race) */
-		if (key_present(rel, info, slot))
-			return false;
-	}
+	/* written meanwhile: mm_upsert() locks it, then the key */
+	if (!mm_key_table_locked(info->table_hash) &&
+		!mm_key_lock_absent(rel, info, slot, ref))
+		return false;
 	return mm_tombstones_none(info) || !mm_tombstone_find(info, ref, &tomb);
 }
 
@@ -484,7 +505,7 @@ mm_route_key(Relation rel, MMRelInfo *info, TupleTableSlot *keyslot,
 														&TTSOpsVirtual);
 
 		mm_key_decode(&linfo->key, key_data, lkey);
-		if (key_present(leaf, linfo, lkey))
+		if (mm_key_present(leaf, linfo, lkey))
 		{
 			route->rel = leaf;
 			route->info = linfo;
@@ -944,9 +965,14 @@ mm_upsert(Relation rel, const MMRelInfo *info, TupleTableSlot *newslot,
 				break;
 			}
 
+			/*
+			 * No row: the key lock, unless a row appeared meanwhile (then
+			 * lock that row first, on the next round).
+			 */
 			if (!key_locked)
 			{
-				mm_key_lock(info->table_hash, mm_keyref_hash(ref));
+				if (!mm_key_lock_absent(rel, info, slot, ref))
+					continue;
 				key_locked = true;
 			}
 

@@ -70,6 +70,10 @@ extern bool mm_route_key(Relation rel, MMRelInfo *info, TupleTableSlot *keyslot,
 extern void mm_route_end(MMRoute *route);
 extern void mm_apply_tombstone_to_row(Relation rel, const MMRelInfo *info,
 									  TupleTableSlot *keyslot, const MMVersion *tomb);
+extern bool mm_key_present(Relation rel, const MMRelInfo *info,
+						   TupleTableSlot *keyslot);
+extern bool mm_key_lock_absent(Relation rel, const MMRelInfo *info,
+							   TupleTableSlot *keyslot, MMKeyRef *ref);
 extern bool mm_apply_insert_is_new(Relation rel, const MMRelInfo *info,
 								   TupleTableSlot *slot, MMKeyRef *ref);
 extern MMUpsertResult mm_upsert(Relation rel, const MMRelInfo *info,

@@ -25,6 +25,12 @@
  * The same hash serialises the writers of one key (mm_key_lock): a lookup
  * that finds neither row nor tombstone cannot see another transaction's
  * uncommitted tombstone, so it first waits for whoever writes that key.
+ * Lock order: the key's row, when it has one, before the key lock.  A
+ * writer of an absent key takes the key lock first and then looks again:
+ * if the row appeared while it waited, it gives the key lock back
+ * (mm_key_unlock) and starts over from the row (mm_key_lock_absent in
+ * mm_apply.c).  Holding the key lock of an absent key, it then waits for
+ * no row, so two writers of a key cannot wait for each other.
  *
  * Table names used as identity are quoted always, not through
  * quote_identifier(), whose output depends on quote_all_identifiers and on
@@ -633,7 +639,12 @@ keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-void
+/*
+ * Returns true when this call took the key's own lock, which the
+ * transaction did not hold before: only then may mm_key_unlock() give it
+ * back.  false when it was held already, or the table's lock covers it.
+ */
+bool
 mm_key_lock(uint32 table_hash, uint32 key_hash)
 {
 	LOCKTAG		tag;
@@ -663,21 +674,49 @@ mm_key_lock(uint32 table_hash, uint32 key_hash)
 		entry->escalated = false;
 	}
 	if (entry->escalated)
-		return;
+		return false;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, 0, MM_TABLELOCK_CLASS);
 	if (entry->nkeys >= MM_KEYLOCK_ESCALATE)
 	{
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		entry->escalated = true;
-		return;
+		return false;
 	}
 	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, key_hash,
 						 MM_KEYLOCK_CLASS);
-	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
-		entry->nkeys++;
+	if (LockAcquire(&tag, ExclusiveLock, false, false) != LOCKACQUIRE_OK)
+		return false;
+	entry->nkeys++;
+	return true;
+}
+
+/*
+ * Give back a key lock that mm_key_lock() took (it returned true), before
+ * the end of the transaction: for a writer that took it for an absent key
+ * and then found a row of the key after all.  Row locks come before key
+ * locks, so that writer must not wait for the row while holding the key.
+ */
+void
+mm_key_unlock(uint32 table_hash, uint32 key_hash)
+{
+	LOCKTAG		tag;
+	MMKeyLockCount *entry;
+
+	entry = keylock_counts == NULL ? NULL :
+		hash_search(keylock_counts, &table_hash, HASH_FIND, NULL);
+	if (entry == NULL || entry->escalated || entry->nkeys == 0)
+		elog(ERROR, "multimaster key lock %u/%u is not held", table_hash, key_hash);
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, key_hash,
+						 MM_KEYLOCK_CLASS);
+	if (!LockRelease(&tag, ExclusiveLock, false))
+		elog(ERROR, "multimaster key lock %u/%u is not held", table_hash, key_hash);
+	entry->nkeys--;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, 0, MM_TABLELOCK_CLASS);
+	(void) LockRelease(&tag, RowExclusiveLock, false);
 }
 
 /*

@@ -79,7 +79,8 @@ extern TupleTableSlot *mm_key_slot_from_text(Relation rel, const MMKeyInfo *key,
 
 extern char *mm_table_ident(Oid nspid, const char *relname);
 extern uint32 mm_table_hash(const char *ident);
-extern void mm_key_lock(uint32 table_hash, uint32 key_hash);
+extern bool mm_key_lock(uint32 table_hash, uint32 key_hash);
+extern void mm_key_unlock(uint32 table_hash, uint32 key_hash);
 extern bool mm_key_table_locked(uint32 table_hash);
 
 #endif							/* MM_KEY_H */

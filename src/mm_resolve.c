@@ -163,32 +163,50 @@ mm_resolve_unique_local(PG_FUNCTION_ARGS)
 	loser.generation = PG_GETARG_INT64(4);
 	mm_keyref_init(&ref, &info->key, keyslot);
 
-	mm_key_lock(info->table_hash, mm_keyref_hash(&ref));
+	/* the row, if any, before the key (mm_key.c) */
 	found = false;
-	if (mm_route_key(rel, info, keyslot, RowExclusiveLock, &route))
+	for (;;)
 	{
-		row = table_slot_create(route.rel, NULL);
-		if (mm_find_by_key(route.rel, route.info, LockTupleExclusive,
-						   route.keyslot, row) != MM_FOUND_NONE)
+		if (mm_route_key(rel, info, keyslot, RowExclusiveLock, &route))
 		{
-			Oid			argtypes[1] = {TIDOID};
-			Datum		values[1] = {PointerGetDatum(&row->tts_tid)};
+			row = table_slot_create(route.rel, NULL);
+			if (mm_find_by_key(route.rel, route.info, LockTupleExclusive,
+							   route.keyslot, row) != MM_FOUND_NONE)
+			{
+				Oid			argtypes[1] = {TIDOID};
+				Datum		values[1] = {PointerGetDatum(&row->tts_tid)};
 
-			/*
-			 * An ordinary local delete: the trigger writes the tombstone.
-			 * A ctid names a row only within one relation: the partition.
-			 */
-			mm_version_from_slot(row, route.info, &loser);
-			SPI_connect();
-			if (SPI_execute_with_args(psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) $1",
-											   mm_qualified_relname(RelationGetRelid(route.rel))),
-									  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not delete the losing row");
-			SPI_finish();
-			found = true;
+				/*
+				 * An ordinary local delete: the trigger writes the
+				 * tombstone.  A ctid names a row only within one relation:
+				 * the partition.
+				 */
+				mm_version_from_slot(row, route.info, &loser);
+				SPI_connect();
+				if (SPI_execute_with_args(psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) $1",
+												   mm_qualified_relname(RelationGetRelid(route.rel))),
+										  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+					elog(ERROR, "could not delete the losing row");
+				SPI_finish();
+				found = true;
+			}
+			ExecDropSingleTupleTableSlot(row);
+			mm_route_end(&route);
 		}
-		ExecDropSingleTupleTableSlot(row);
+		if (found)
+			break;
+		/* no row: the key lock, unless a row was written while we waited */
+		if (!mm_key_lock(info->table_hash, mm_keyref_hash(&ref)))
+			break;
+		if (!mm_route_key(rel, info, keyslot, RowExclusiveLock, &route))
+			break;
+		found = mm_key_present(route.rel, route.info, route.keyslot);
 		mm_route_end(&route);
+		if (!found)
+			break;
+		found = false;
+		mm_key_unlock(info->table_hash, mm_keyref_hash(&ref));
+		CHECK_FOR_INTERRUPTS();
 	}
 	if (found)
 		action = "deleted";

@@ -35,6 +35,7 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "replication/origin.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
@@ -144,17 +145,59 @@ stamp(HeapTuple tuple, Relation rel, const MMRelInfo *info, const MMVersion *v,
 static void newer_of_floor(const MMRelInfo *info, MMVersion *prev);
 
 /*
+ * Lock the key of 'keyslot' for a local write of it: its row, with a
+ * key-share lock, when it has one (whose version goes to *rowver), else
+ * (rowver->isnull) the key lock.
+ *
+ * A key-share lock on the row is enough: every writer of the key's
+ * tombstone holds the row's exclusive lock first (a local DELETE, an
+ * incoming tombstone, mm_resolve), so none is being written while we hold
+ * it, and the executor's own wait for the row (ON CONFLICT's update, a
+ * unique check) never happens with the key lock held, which would let two
+ * writers wait for each other (mm_key.c: row before key).
+ *
+ * A row of this key that a concurrent transaction is deleting must not be
+ * overtaken: our insert would wait for that delete at its unique check,
+ * after we stamped it, and carry a version older than the delete's
+ * tombstone (peers would then drop it).  Looking the key up waits for such
+ * a writer, and the key-share lock on a live row keeps it from being
+ * deleted until we commit: our insert then meets it (a duplicate key, or
+ * ON CONFLICT's update, which stamps on the locked row).  An absent key
+ * stays absent once its lock is held (mm_key_lock_absent).
+ */
+static void
+lock_key(Relation rel, const MMRelInfo *info, TupleTableSlot *keyslot,
+		 MMKeyRef *ref, MMVersion *rowver)
+{
+	TupleTableSlot *existing = table_slot_create(rel, NULL);
+
+	for (;;)
+	{
+		rowver->isnull = true;
+		if (mm_find_by_key(rel, info, LockTupleKeyShare, keyslot,
+						   existing) != MM_FOUND_NONE)
+		{
+			mm_version_from_slot(existing, info, rowver);
+			break;
+		}
+		if (mm_key_lock_absent(rel, info, keyslot, ref))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(existing);
+}
+
+/*
  * prev := the newer of prev, the key's tombstone, and the table's floor
- * (what purged tombstones left).  For a key that has no row: the key lock
- * is taken first, so that a tombstone of it still being written by another
- * transaction is waited for rather than missed.
+ * (what purged tombstones left).  The caller holds the key lock or the
+ * row's (lock_key), so that a tombstone of the key still being written by
+ * another transaction is waited for rather than missed.
  */
 static void
 newer_of_tombstone(const MMRelInfo *info, MMKeyRef *ref, MMVersion *prev)
 {
 	MMVersion	tomb;
 
-	mm_key_lock(info->table_hash, mm_keyref_hash(ref));
 	if (mm_tombstone_find(info, ref, &tomb) &&
 		mm_version_cmp(&tomb, prev, info) > 0)
 		*prev = tomb;
@@ -201,9 +244,6 @@ local_write(TriggerData *td, const MMRelInfo *info)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
-		TupleTableSlot *existing;
-		bool		exists;
-
 		/*
 		 * A bulk write holds the whole table's key lock (after the first
 		 * keys): no other transaction deletes a row of the table or writes
@@ -219,25 +259,6 @@ local_write(TriggerData *td, const MMRelInfo *info)
 			return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, NULL));
 		}
 
-		existing = table_slot_create(rel, NULL);
-
-		/*
-		 * A row of this key that a concurrent transaction is deleting must
-		 * not be overtaken: our insert would wait for that delete at its
-		 * unique check, after we stamped it, and carry a version older than
-		 * the delete's tombstone (peers would then drop it).  Looking the
-		 * key up waits for such a writer, and a key-share lock on a live row
-		 * keeps it from being deleted until we commit: our insert then
-		 * meets it (a duplicate key, or ON CONFLICT's update, which stamps
-		 * on the locked row), so only an absent key needs its tombstone.
-		 */
-		exists = mm_find_by_key(rel, info, LockTupleKeyShare,
-								td->tg_trigslot, existing) != MM_FOUND_NONE;
-		prev.isnull = true;
-		if (exists)
-			mm_version_from_slot(existing, info, &prev);
-		ExecDropSingleTupleTableSlot(existing);
-
 		/*
 		 * The stamp also goes past the row found and the key's tombstone
 		 * even when a row was found: an INSERT ... ON CONFLICT whose
@@ -246,6 +267,7 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		 * again), which must then order after that delete.
 		 */
 		mm_keyref_init(&ref, &info->key, td->tg_trigslot);
+		lock_key(rel, info, td->tg_trigslot, &ref, &prev);
 		newer_of_tombstone(info, &ref, &prev);
 		mm_version_next(info, td->tg_trigslot, &prev, node, &next);
 		return PointerGetDatum(stamp(td->tg_trigtuple, rel, info, &next, NULL));
@@ -259,9 +281,13 @@ local_write(TriggerData *td, const MMRelInfo *info)
 		{
 			/* the old key is deleted, the new one written */
 			MMVersion	newprev = prev;
+			MMVersion	newrow;
 			MMKeyRef	newref;
 
 			mm_keyref_init(&newref, &info->key, td->tg_newslot);
+			lock_key(rel, info, td->tg_newslot, &newref, &newrow);
+			if (!newrow.isnull && mm_version_cmp(&newrow, &newprev, info) > 0)
+				newprev = newrow;
 			newer_of_tombstone(info, &newref, &newprev);
 			mm_version_next(info, td->tg_newslot, &newprev, node, &next);
 			mm_keyref_init(&ref, &info->key, td->tg_trigslot);
@@ -355,14 +381,26 @@ mm_conflict_trigger(PG_FUNCTION_ARGS)
 	return local_write(td, info);
 }
 
-/*
- * Lock, if it exists, the row of table 'owner' whose key is encoded in
- * 'key_data'; with 'apply', once the tombstone is stored, delete that row
- * if the key's tombstone is newer (see mm_apply_tombstone_to_row).
- */
-static void
-owner_row(Oid owner, bytea *key_data, bool apply)
+/* what owner_row() does with the row of a tombstone's key */
+typedef enum OwnerRowAction
 {
+	OWNER_ROW_LOCK,				/* lock it, if it exists */
+	OWNER_ROW_PROBE,			/* only look whether it exists (or is being
+								 * written) */
+	OWNER_ROW_APPLY				/* once the tombstone is stored, delete it if
+								 * the key's tombstone is newer (see
+								 * mm_apply_tombstone_to_row) */
+} OwnerRowAction;
+
+/*
+ * Do 'action' to the row of table 'owner' whose key is encoded in
+ * 'key_data'.  true if such a row was found (LOCK, PROBE).
+ */
+static bool
+owner_row(Oid owner, bytea *key_data, OwnerRowAction action)
+{
+	bool		found = false;
+
 	Relation	orel = try_table_open(owner, RowExclusiveLock);
 	Trigger    *trigger = NULL;
 	MMRelInfo  *oinfo;
@@ -371,7 +409,7 @@ owner_row(Oid owner, bytea *key_data, bool apply)
 	int			i;
 
 	if (orel == NULL)
-		return;
+		return false;
 	/* it may have been unregistered since its name was looked up */
 	for (i = 0; orel->trigdesc && i < orel->trigdesc->numtriggers; i++)
 		if (strcmp(orel->trigdesc->triggers[i].tgname, MM_TRIGGER_NAME) == 0)
@@ -379,26 +417,31 @@ owner_row(Oid owner, bytea *key_data, bool apply)
 	if (trigger == NULL)
 	{
 		table_close(orel, NoLock);
-		return;
+		return false;
 	}
 
 	oinfo = mm_relinfo_get(orel, trigger);
 	keyslot = MakeSingleTupleTableSlot(RelationGetDescr(orel), &TTSOpsVirtual);
 	rowslot = table_slot_create(orel, NULL);
 	mm_key_decode(&oinfo->key, key_data, keyslot);
-	if (!apply)
+	if (action != OWNER_ROW_APPLY)
 	{
 		MMRoute		route;
 
 		if (mm_route_key(orel, oinfo, keyslot, RowExclusiveLock, &route))
 		{
-			TupleTableSlot *found = route.routed ?
-				table_slot_create(route.rel, NULL) : rowslot;
+			if (action == OWNER_ROW_PROBE)
+				found = mm_key_present(route.rel, route.info, route.keyslot);
+			else
+			{
+				TupleTableSlot *row = route.routed ?
+					table_slot_create(route.rel, NULL) : rowslot;
 
-			(void) mm_find_by_key(route.rel, route.info, LockTupleExclusive,
-								  route.keyslot, found);
-			if (found != rowslot)
-				ExecDropSingleTupleTableSlot(found);
+				found = mm_find_by_key(route.rel, route.info, LockTupleExclusive,
+									   route.keyslot, row) != MM_FOUND_NONE;
+				if (row != rowslot)
+					ExecDropSingleTupleTableSlot(row);
+			}
 			mm_route_end(&route);
 		}
 	}
@@ -414,6 +457,7 @@ owner_row(Oid owner, bytea *key_data, bool apply)
 	ExecDropSingleTupleTableSlot(rowslot);
 	ExecDropSingleTupleTableSlot(keyslot);
 	table_close(orel, NoLock);
+	return found;
 }
 
 Datum
@@ -427,6 +471,9 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	char	   *table_ident;
 	Oid			owner;
 	Datum		d;
+	bytea	   *key_data;
+	uint32		table_hash;
+	uint32		key_hash;
 
 	check_trigger_context(fcinfo, "multimaster.tombstone_trigger");
 
@@ -472,20 +519,30 @@ mm_tombstone_trigger(PG_FUNCTION_ARGS)
 	 * Lock the row the DELETE that follows will delete, before the key and
 	 * the tombstone: a local DELETE of that row holds the row first and
 	 * writes the tombstone after, so taking them in the other order would
-	 * deadlock with it.
+	 * deadlock with it.  The key's writers wait for this tombstone (see
+	 * mm_key.c); a row written while we waited for its key is locked first
+	 * on a second round.
 	 */
-	if (OidIsValid(owner))
-		owner_row(owner, DatumGetByteaPP(slot->tts_values[Anum_tomb_key_data - 1]), false);
+	key_data = DatumGetByteaPP(slot->tts_values[Anum_tomb_key_data - 1]);
+	table_hash = mm_table_hash(table_ident);
+	key_hash = (uint32) DatumGetInt32(slot->tts_values[Anum_tomb_key_hash - 1]);
+	for (;;)
+	{
+		bool		row = OidIsValid(owner) &&
+			owner_row(owner, key_data, OWNER_ROW_LOCK);
 
-	/* the key's writers wait for this tombstone (see mm_key.c) */
-	mm_key_lock(mm_table_hash(table_ident),
-				(uint32) DatumGetInt32(slot->tts_values[Anum_tomb_key_hash - 1]));
+		if (!mm_key_lock(table_hash, key_hash) || row || !OidIsValid(owner) ||
+			!owner_row(owner, key_data, OWNER_ROW_PROBE))
+			break;
+		mm_key_unlock(table_hash, key_hash);
+		CHECK_FOR_INTERRUPTS();
+	}
 
 	memset(&ref, 0, sizeof(ref));
 	d = slot_getattr(slot, Anum_tomb_key, &isnull);
 	ref.text = isnull ? pstrdup("") : TextDatumGetCString(d);
 	if (mm_upsert(td->tg_relation, &info, slot, &ref, true, NULL) != MM_UPSERT_SKIPPED_EQUAL &&
 		OidIsValid(owner))
-		owner_row(owner, DatumGetByteaPP(slot->tts_values[Anum_tomb_key_data - 1]), true);
+		(void) owner_row(owner, key_data, OWNER_ROW_APPLY);
 	return PointerGetDatum(NULL);
 }
