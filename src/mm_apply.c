@@ -457,16 +457,36 @@ mm_apply_insert_is_new(Relation rel, const MMRelInfo *info,
 		return false;
 
 	/*
-	 * A row of the key is locked before the key, as everywhere (a local
-	 * INSERT locks the row it finds, then the key): a key that has a row
-	 * goes to mm_upsert() without taking the key lock here.
+	 * A row of the key is locked before the key, as everywhere (mm_key.c):
+	 * a key that has a row goes to mm_upsert() without the key lock.  When
+	 * nobody holds the key lock, taking it first costs nothing and leaves
+	 * one probe of the key, the common case of a new key; when somebody
+	 * does, the key is probed before we wait for it, and again after.
 	 */
-	if (mm_key_present(rel, info, slot))
-		return false;
-	/* written meanwhile: mm_upsert() locks it, then the key */
-	if (!mm_key_table_locked(info->table_hash) &&
-		!mm_key_lock_absent(rel, info, slot, ref))
-		return false;
+	if (mm_key_table_locked(info->table_hash))
+		return !mm_key_present(rel, info, slot) &&
+			(mm_tombstones_none(info) || !mm_tombstone_find(info, ref, &tomb));
+
+	switch (mm_key_trylock(info->table_hash, mm_keyref_hash(ref)))
+	{
+		case MM_KEYLOCK_TAKEN:
+			if (mm_key_present(rel, info, slot))
+			{
+				mm_key_unlock(info->table_hash, mm_keyref_hash(ref));
+				return false;
+			}
+			break;
+		case MM_KEYLOCK_HELD:
+			if (mm_key_present(rel, info, slot))
+				return false;
+			break;
+		case MM_KEYLOCK_BUSY:
+			/* written meanwhile: mm_upsert() locks it, then the key */
+			if (mm_key_present(rel, info, slot) ||
+				!mm_key_lock_absent(rel, info, slot, ref))
+				return false;
+			break;
+	}
 	return mm_tombstones_none(info) || !mm_tombstone_find(info, ref, &tomb);
 }
 

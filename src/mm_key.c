@@ -639,17 +639,13 @@ keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/*
- * Returns true when this call took the key's own lock, which the
- * transaction did not hold before: only then may mm_key_unlock() give it
- * back.  false when it was held already, or the table's lock covers it.
- */
-bool
-mm_key_lock(uint32 table_hash, uint32 key_hash)
+static MMKeyLockResult
+key_lock(uint32 table_hash, uint32 key_hash, bool wait)
 {
 	LOCKTAG		tag;
 	MMKeyLockCount *entry;
 	bool		found;
+	LockAcquireResult res;
 
 	if (!keylock_callbacks)
 	{
@@ -674,23 +670,53 @@ mm_key_lock(uint32 table_hash, uint32 key_hash)
 		entry->escalated = false;
 	}
 	if (entry->escalated)
-		return false;
+		return MM_KEYLOCK_HELD;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, 0, MM_TABLELOCK_CLASS);
 	if (entry->nkeys >= MM_KEYLOCK_ESCALATE)
 	{
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		if (LockAcquire(&tag, ExclusiveLock, false, !wait) == LOCKACQUIRE_NOT_AVAIL)
+			return MM_KEYLOCK_BUSY;
 		entry->escalated = true;
-		return false;
+		return MM_KEYLOCK_HELD;
 	}
-	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	if (LockAcquire(&tag, RowExclusiveLock, false, !wait) == LOCKACQUIRE_NOT_AVAIL)
+		return MM_KEYLOCK_BUSY;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, key_hash,
 						 MM_KEYLOCK_CLASS);
-	if (LockAcquire(&tag, ExclusiveLock, false, false) != LOCKACQUIRE_OK)
-		return false;
+	res = LockAcquire(&tag, ExclusiveLock, false, !wait);
+	if (res == LOCKACQUIRE_NOT_AVAIL)
+	{
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table_hash, 0, MM_TABLELOCK_CLASS);
+		(void) LockRelease(&tag, RowExclusiveLock, false);
+		return MM_KEYLOCK_BUSY;
+	}
+	if (res != LOCKACQUIRE_OK)
+		return MM_KEYLOCK_HELD;
 	entry->nkeys++;
-	return true;
+	return MM_KEYLOCK_TAKEN;
+}
+
+/*
+ * Returns true when this call took the key's own lock, which the
+ * transaction did not hold before: only then may mm_key_unlock() give it
+ * back.  false when it was held already, or the table's lock covers it.
+ */
+bool
+mm_key_lock(uint32 table_hash, uint32 key_hash)
+{
+	return key_lock(table_hash, key_hash, true) == MM_KEYLOCK_TAKEN;
+}
+
+/*
+ * mm_key_lock() if the lock is free now; MM_KEYLOCK_BUSY, holding nothing
+ * more, if another transaction holds it (or the table's).
+ */
+MMKeyLockResult
+mm_key_trylock(uint32 table_hash, uint32 key_hash)
+{
+	return key_lock(table_hash, key_hash, false);
 }
 
 /*

@@ -79,7 +79,17 @@ extern TupleTableSlot *mm_key_slot_from_text(Relation rel, const MMKeyInfo *key,
 
 extern char *mm_table_ident(Oid nspid, const char *relname);
 extern uint32 mm_table_hash(const char *ident);
+/* what mm_key_trylock() did */
+typedef enum MMKeyLockResult
+{
+	MM_KEYLOCK_TAKEN,			/* took the key's lock: mm_key_unlock() may
+								 * give it back */
+	MM_KEYLOCK_HELD,			/* held already (or the table's lock) */
+	MM_KEYLOCK_BUSY				/* another transaction holds it: not taken */
+} MMKeyLockResult;
+
 extern bool mm_key_lock(uint32 table_hash, uint32 key_hash);
+extern MMKeyLockResult mm_key_trylock(uint32 table_hash, uint32 key_hash);
 extern void mm_key_unlock(uint32 table_hash, uint32 key_hash);
 extern bool mm_key_table_locked(uint32 table_hash);
 
