@@ -638,3 +638,44 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION multimaster.repair_table(regclass, boolean) IS
   'Makes every node hold, for each key that differs, what the table''s policy prefers (written again so that it replicates); dry_run (the default) only lists it';
 REVOKE ALL ON FUNCTION multimaster.repair_table(regclass, boolean) FROM PUBLIC;
+
+-- The local part of remove_table_mesh() runs while peers' changes of the
+-- table may still be applied here (what was in flight when it stopped
+-- being published) and while the purge worker deletes old tombstones: its
+-- DELETE of the table's tombstones can then deadlock with one of them.
+-- The victim's work is rolled back whole, so it is simply done again (the
+-- other transaction has gone on meanwhile), a few times at most.
+CREATE OR REPLACE FUNCTION multimaster._remove_table_local(tbl regclass, drop_columns boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    attempt integer := 1;
+BEGIN
+    PERFORM multimaster._require_superuser('unregister a table from multimaster');
+    LOOP
+        BEGIN
+            PERFORM multimaster._unpublish_table(tbl);
+            -- unregistered first: the checks of _after_alter() no longer apply
+            DELETE FROM multimaster.tables t WHERE t.relid = tbl;
+            EXECUTE format('DROP TRIGGER IF EXISTS "000_multimaster_resolve" ON %s', tbl);
+            IF drop_columns THEN
+                EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS mm_origin, '
+                               'DROP COLUMN IF EXISTS mm_version, '
+                               'DROP COLUMN IF EXISTS mm_generation', tbl);
+            END IF;
+            DELETE FROM multimaster.tombstones tb
+             WHERE tb.table_name = multimaster._table_name(tbl);
+            DELETE FROM multimaster.tombstone_floors f
+             WHERE f.table_name = multimaster._table_name(tbl);
+            RETURN;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF attempt >= 5 THEN
+                RAISE;
+            END IF;
+            attempt := attempt + 1;
+        END;
+    END LOOP;
+END
+$fn$;
